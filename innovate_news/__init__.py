@@ -1,0 +1,5 @@
+"""innovate-news: markdown posts to feeds, a web archive and newsletter emails, sent exactly once."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

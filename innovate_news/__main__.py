@@ -1,0 +1,5 @@
+"""`python -m innovate_news` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""`innovate-news check`: every problem in settings, templates and posts, without writing."""
+
+from __future__ import annotations
+
+from .errors import ContentError, InnovateNewsError, Problem, TemplateError
+from .posts import Post, check_unique, parse, sources
+from .settings import Settings
+from .templating import check as check_templates
+
+
+def check_posts(settings: Settings) -> tuple[list[Post], list[Problem]]:
+    """Parse every post; collect problems instead of stopping at the first."""
+    problems: list[Problem] = []
+    loaded: list[Post] = []
+    try:
+        paths = sources(settings.folder("posts"))
+    except ContentError as exc:
+        return [], exc.problems
+    if not paths:
+        folder = settings.folder("posts")
+        return [], [Problem(folder, None, "no posts yet: add a markdown file to this folder")]
+    for path in paths:
+        try:
+            loaded.append(
+                parse(path, path.read_bytes(), settings.timezone, settings.site["author"])
+            )
+        except ContentError as exc:
+            problems.extend(exc.problems)
+    problems.extend(check_unique(loaded))
+    return loaded, problems
+
+
+def check_project(settings: Settings) -> list[Problem]:
+    """Templates first (a broken one would fail every page), then posts."""
+    from . import artefacts
+
+    problems = check_templates(settings)
+    loaded, post_problems = check_posts(settings)
+    problems.extend(post_problems)
+    if problems:
+        return problems
+    for post in loaded:
+        try:
+            artefacts.build(settings, post)
+        except TemplateError as exc:
+            return problems + exc.problems
+        except InnovateNewsError as exc:
+            problems.append(Problem(post.path, None, str(exc)))
+    return problems

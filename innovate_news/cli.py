@@ -1,0 +1,132 @@
+"""The command line: parse, call the library, print. Errors are turned into messages here only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from . import build as build_module
+from . import checks, frontmatter
+from . import settings as settings_module
+from .errors import InnovateNewsError, ProblemsError
+from .settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_RECIPIENTS = 0, 1, 2, 3
+
+
+class State:
+    """Shared by every command: where the settings are, loaded on first use."""
+
+    def __init__(self, config: Path | None):
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings_module.load(self.config)
+        return self._settings
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+class Group(click.Group):
+    """Turns the library's errors into click's, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProblemsError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise click.exceptions.Exit(EXIT_ERROR) from exc
+        except InnovateNewsError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="innovate-news")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: innovate-news.toml here or in a parent folder).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Markdown posts to feeds, a web archive and newsletter emails for the Innovate Project."""
+    ctx.obj = State(config)
+
+
+class DateTimeParam(click.ParamType):
+    """An ISO date or datetime; a naive one is read in the site's time zone later."""
+
+    name = "datetime"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date or datetime like 2023-06-20 or 2023-06-20T09:00")
+
+
+def resolve_now(settings: Settings, now: dt.datetime | None) -> dt.datetime | None:
+    if now is None:
+        return None
+    return frontmatter.to_datetime(now, settings.timezone)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--now", type=DateTimeParam(), help="Build as if it were this time (reproducible).")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
+@pass_state
+def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | None) -> None:
+    """Build feeds, archive pages and calendars from the posts."""
+    settings = state.settings
+    report = build_module.build(settings, out=out, now=resolve_now(settings, now), jobs=jobs)
+    click.echo(
+        f"Built {report.out}: {report.published} of {report.posts} posts published, "
+        f"{report.rendered} rendered, {report.files_written} files written, "
+        f"{report.removed} removed ({report.seconds:.2f} s)."
+    )
+
+
+@cli.command()
+@pass_state
+def check(state: State) -> None:
+    """Check settings, templates and posts; print every problem as path:line: message."""
+    try:
+        settings = state.settings
+    except ProblemsError as exc:
+        _print_problems(exc)
+        raise click.exceptions.Exit(EXIT_ERROR) from exc
+    problems = checks.check_project(settings)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        click.echo(f"{len(errors)} problem(s) found.", err=True)
+        raise click.exceptions.Exit(EXIT_ERROR)
+    click.echo("All good: settings, templates and posts check out.")
+
+
+def _print_problems(exc: ProblemsError) -> None:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="innovate-news")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The one exception tree of innovate-news; it imports nothing from the package.
+
+    InnovateNewsError
+    ├── ProblemsError          one or more located problems (file:line: message)
+    │   ├── SettingsError      innovate-news.toml
+    │   ├── ContentError       posts and newsletter issues
+    │   ├── TemplateError      site or default templates
+    │   └── SubscriberError    the subscriber CSV
+    ├── RenderError            a template or MJML failed while rendering
+    ├── LedgerError            the send ledger (SQLite) or its lock
+    │   └── IssueLockedError   another process is sending this issue
+    └── SendError              a provider could not hand a message over
+        ├── AuthError          credentials refused (abort the run)
+        ├── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
+        └── RecipientRejected  permanent for one recipient (5xx on RCPT, 406, ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem: where, what, and how serious."""
+
+    path: Path | str | None
+    line: int | None
+    message: str
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}{prefix}{self.message}"
+
+
+class InnovateNewsError(Exception):
+    """Base of every error innovate-news raises on purpose."""
+
+
+class ProblemsError(InnovateNewsError):
+    """One or more problems found while reading input; nothing was written."""
+
+    def __init__(self, problems: list[Problem] | Problem | str, path: Path | str | None = None):
+        if isinstance(problems, str):
+            problems = [Problem(path, None, problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+class SettingsError(ProblemsError):
+    """The settings file is missing, malformed or has a bad value."""
+
+
+class ContentError(ProblemsError):
+    """A post or newsletter issue is malformed."""
+
+
+class TemplateError(ProblemsError):
+    """A template is missing or does not compile."""
+
+
+class SubscriberError(ProblemsError):
+    """The subscriber list has bad rows or a missing column."""
+
+
+class RenderError(InnovateNewsError):
+    """Rendering failed (a template raised, or MJML did not compile)."""
+
+
+class LedgerError(InnovateNewsError):
+    """The send ledger could not be read or written."""
+
+
+class IssueLockedError(LedgerError):
+    """Another process holds the send lock of this issue."""
+
+
+class SendError(InnovateNewsError):
+    """A provider could not hand a message over."""
+
+
+class AuthError(SendError):
+    """The provider refused the credentials; nothing more can be sent this run."""
+
+
+class TransientError(SendError):
+    """Worth retrying later: the server was busy, rate-limited or went away."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RecipientRejected(SendError):
+    """The provider refused this one recipient for good."""
+
+    def __init__(self, message: str, suppress: bool = False):
+        super().__init__(message)
+        self.suppress = suppress

@@ -1,0 +1,218 @@
+"""RSS 2.0, Atom and JSON Feed 1.1 through feedgen, built from per-entry fragments.
+
+Each post's entry is serialised once (in a worker, then cached); a feed is its channel header
+from feedgen plus the cached entries streamed in order. That keeps the whole build parallel and
+a warm rebuild cheap, and the result is the same XML feedgen would write for the whole feed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+from lxml import etree
+from markupsafe import escape
+
+GENERATOR = "innovate-news"
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+FORMATS = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """What every feed format needs to know about one post."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    html: str
+    published: dt.datetime
+    updated: dt.datetime
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    image_url: str | None = None
+    image_alt: str | None = None
+    extension: Mapping[str, Any] | None = None  # `_innovate_news` in JSON Feed
+
+
+@dataclass(frozen=True)
+class FeedData:
+    """One feed's channel: title, where it lives, and where its web page is."""
+
+    title: str
+    description: str
+    language: str
+    home_url: str
+    feed_url: str  # of this format's file
+    author: str
+    updated: dt.datetime
+    hub: str | None = None
+    icon: str | None = None
+
+
+def _entry(data: EntryData) -> FeedEntry:
+    entry = FeedEntry()
+    entry.id(data.id)
+    entry.guid(data.id, permalink=False)
+    entry.title(data.title)
+    entry.link(href=data.url, rel="alternate", type="text/html")
+    entry.published(data.published)
+    entry.updated(data.updated)
+    entry.content(data.html, type="html")
+    entry.summary(data.summary)
+    for name in data.authors:
+        entry.author(name=name)
+    for tag in data.tags:
+        entry.category(term=tag)
+    return entry
+
+
+def rss_item(data: EntryData) -> bytes:
+    """The <item> of one post: guid, pubDate, the summary as description, content:encoded."""
+    entry = _entry(data)
+    element = entry.rss_entry()
+    for author in element.findall("author"):
+        element.remove(author)  # RSS <author> must be an email address; Atom/JSON carry names
+    for name in data.authors:
+        creator = etree.SubElement(element, "{http://purl.org/dc/elements/1.1/}creator")
+        creator.text = name
+    return _serialise(element)
+
+
+def atom_entry(data: EntryData) -> bytes:
+    element = _entry(data).atom_entry()
+    return _serialise(element)
+
+
+def json_item(data: EntryData) -> bytes:
+    item: dict[str, Any] = {
+        "id": data.id,
+        "url": data.url,
+        "title": data.title,
+        "content_html": data.html,
+        "summary": data.summary,
+        "date_published": data.published.isoformat(),
+        "date_modified": data.updated.isoformat(),
+        "authors": [{"name": name} for name in data.authors],
+    }
+    if data.tags:
+        item["tags"] = list(data.tags)
+    if data.image_url:
+        item["image"] = data.image_url
+    if data.extension:
+        item["_innovate_news"] = dict(data.extension)
+    return json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ").encode()
+
+
+NAMESPACES = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "content": "http://purl.org/rss/1.0/modules/content/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+}
+
+
+def _serialise(element: Any) -> bytes:
+    """An entry as bytes, with the prefixes the feed's root element already declares."""
+    root = etree.Element("root", nsmap=NAMESPACES)
+    root.append(element)
+    data: bytes = etree.tostring(element, encoding="utf-8", pretty_print=True)
+    head, newline, rest = data.partition(b">")
+    for prefix, uri in NAMESPACES.items():
+        head = head.replace(f' xmlns:{prefix}="{uri}"'.encode(), b"")
+    return b"  " + head + newline + rest
+
+
+def _generator(feed: FeedData, self_url: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.id(feed.home_url)
+    fg.title(feed.title)
+    fg.description(feed.description or feed.title)
+    fg.subtitle(feed.description or feed.title)
+    fg.language(feed.language)
+    fg.author(name=feed.author)
+    fg.link(href=self_url, rel="self")
+    if feed.hub:
+        fg.link(href=feed.hub, rel="hub")
+    fg.link(href=feed.home_url, rel="alternate")  # last: feedgen's RSS <link> is the last one
+    if feed.icon:
+        fg.icon(feed.icon)
+    fg.generator(GENERATOR)
+    fg.updated(feed.updated)  # the newest entry's time, so builds are reproducible
+    fg.load_extension("dc", atom=False, rss=True)
+    return fg
+
+
+def _split(document: bytes, closing: bytes) -> tuple[bytes, bytes]:
+    head, _, tail = document.rpartition(closing)
+    return head, closing + tail
+
+
+def rss_frame(feed: FeedData) -> tuple[bytes, bytes]:
+    """The RSS document feedgen writes for the channel, split where the items go."""
+    document: bytes = _generator(feed, feed.feed_url).rss_str(pretty=True)
+    if feed.hub:  # feedgen writes only rel=self in RSS; WebSub wants the hub beside it
+        hub = f'<atom:link href="{escape(feed.hub)}" rel="hub"/>\n    <docs>'.encode()
+        document = document.replace(b"<docs>", hub, 1)
+    return _split(document, b"</channel>")
+
+
+def atom_frame(feed: FeedData) -> tuple[bytes, bytes]:
+    document: bytes = _generator(feed, feed.feed_url).atom_str(pretty=True)
+    return _split(document, b"</feed>")
+
+
+def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
+    """JSON Feed 1.1's top level, split where the items go (items are joined by JSON_SEPARATOR)."""
+    top: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": feed.title,
+        "home_page_url": feed.home_url,
+        "feed_url": feed.feed_url,
+        "description": feed.description,
+        "language": feed.language,
+        "authors": [{"name": feed.author}],
+    }
+    if feed.icon:
+        top["icon"] = feed.icon
+    if feed.hub:
+        top["hubs"] = [{"type": "WebSub", "url": feed.hub}]
+    header = json.dumps(top, ensure_ascii=False, indent=2)[:-2]  # drop the closing "\n}"
+    return header.encode() + b',\n  "items": [\n    ', b"\n  ]\n}\n"
+
+
+JSON_SEPARATOR = b",\n    "
+
+
+class FeedStreams:
+    """The RSS, Atom and JSON versions of one feed, written together as entries arrive."""
+
+    def __init__(self, handles: Mapping[str, IO[bytes]], feed: Mapping[str, FeedData]):
+        self.handles = handles
+        frames = {
+            "rss": rss_frame(feed["rss"]),
+            "atom": atom_frame(feed["atom"]),
+            "json": json_frame(feed["json"]),
+        }
+        self.tails = {fmt: frame[1] for fmt, frame in frames.items()}
+        for fmt, (head, _) in frames.items():
+            handles[fmt].write(head)
+        self.count = 0
+
+    def send(self, fragments: Mapping[str, bytes]) -> None:
+        """Append one entry; `fragments` holds its rss, atom and json bytes."""
+        self.handles["rss"].write(fragments["rss"])
+        self.handles["atom"].write(fragments["atom"])
+        if self.count:
+            self.handles["json"].write(JSON_SEPARATOR)
+        self.handles["json"].write(fragments["json"])
+        self.count += 1
+
+    def close(self) -> None:
+        for fmt, tail in self.tails.items():
+            self.handles[fmt].write(tail)

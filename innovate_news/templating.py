@@ -1,0 +1,123 @@
+"""The jinja2 environment: a site's own templates first, then the defaults shipped in the wheel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .errors import Problem, TemplateError
+from .settings import Settings
+
+
+def default_folder() -> Path:
+    """The default templates: inside the installed wheel, or at the top of a source checkout."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+def folders(settings: Settings) -> list[Path]:
+    own = settings["paths"]["templates"]
+    chosen = [settings.root / own] if own else []
+    return [*chosen, default_folder()]
+
+
+@functools.cache
+def _environment(search: tuple[Path, ...], autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search]),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        day=format_day,
+        time=format_time,
+        iso=lambda d: d.isoformat(),
+        jsonld=jsonld,
+        isodate_day=lambda s: format_day(dt.datetime.fromisoformat(s)),
+        isodate_time=lambda s: format_time(dt.datetime.fromisoformat(s)),
+        groupby_year=groupby_year,
+    )
+    return env
+
+
+def environment(settings: Settings, autoescape: bool = True) -> jinja2.Environment:
+    """HTML templates autoescape; plain-text and MJML templates say where escaping happens."""
+    return _environment(tuple(folders(settings)), autoescape)
+
+
+def render(settings: Settings, name: str, **context: Any) -> str:
+    try:
+        template = environment(settings, autoescape=not name.endswith(".txt.j2")).get_template(
+            name
+        )
+        return template.render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError([Problem(exc.filename or name, exc.lineno, exc.message or "")]) from exc
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"template {exc.name} not found in {folders(settings)}") from exc
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"template {name}: {exc}") from exc
+
+
+def digest(settings: Settings) -> str:
+    """A hash of every template file that could be used, so a template edit invalidates caches."""
+    sha = hashlib.sha256()
+    for folder in folders(settings):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                sha.update(str(path.relative_to(folder)).encode())
+                sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
+def check(settings: Settings) -> list[Problem]:
+    """Compile every template; a syntax error is reported with its file and line."""
+    problems = []
+    for folder in folders(settings):
+        if not folder.is_dir():
+            problems.append(Problem(folder, None, "templates folder does not exist"))
+            continue
+        for path in sorted(folder.rglob("*.j2")) + sorted(folder.rglob("*.html")):
+            source = path.read_text(encoding="utf-8")
+            env = environment(settings, autoescape=not path.name.endswith(".txt.j2"))
+            try:
+                env.parse(source, name=path.name, filename=str(path))
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(Problem(path, exc.lineno, f"template syntax error: {exc.message}"))
+    return problems
+
+
+def format_day(value: dt.datetime | dt.date) -> str:
+    """'Thursday 4 March 2021': unambiguous in the UK and elsewhere."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def format_time(value: dt.datetime) -> str:
+    return f"{value:%H:%M}"
+
+
+def jsonld(value: Any) -> Markup:
+    """JSON for a <script type="application/ld+json"> block: no '</script>' can close it early."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)  # noqa: S704 - escaped above for a script context
+
+
+def groupby_year(items: list[dict[str, Any]]) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Posts (newest first) grouped by the year of their date, keeping their order."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        groups.setdefault(int(item["date"][:4]), []).append(item)
+    return list(groups.items())
