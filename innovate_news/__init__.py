@@ -1,4 +1,4 @@
-"""innovate-news: markdown posts to feeds, a web archive and newsletter emails, sent exactly once."""
+"""innovate-news: markdown posts to feeds, an archive and newsletter emails, sent exactly once."""
 
 __version__ = "0.1.0"
 

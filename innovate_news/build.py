@@ -1,29 +1,26 @@
-"""`innovate-news build`: read and check every post, then write the site in one pass.
+"""`innovate-news build`: read and check every post, then write the site.
 
 Stage 1 renders each changed post in worker processes into the cache (the state folder, never
 the output). Stage 2 checks what needs all posts at once (unique slugs). Only then does stage 3
-touch the output folder: pages, feeds, calendars and indexes, each file written atomically.
+(site.py) touch the output folder, each file written atomically.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from . import artefacts, cache, feeds, ical, output, posts, templating
-from .errors import ContentError, InnovateNewsError, Problem
-from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
+from . import artefacts, cache, posts, templating
+from .errors import ContentError, Problem, TemplateError
 from .settings import Settings
 
-_CHUNK = 64
+_CHUNK = 48
 
 
 @dataclass
@@ -47,19 +44,24 @@ class Source:
     key: str
 
 
-# Worker state, set once per process by _init_worker (forked or spawned alike).
+# Worker state, set once per process by init_worker (forked or spawned alike).
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(settings: Settings, cache_folder: Path) -> None:
+def init_worker(settings: Settings, cache_folder: Path) -> None:
     _WORKER["settings"] = settings
     _WORKER["cache"] = cache.Cache(cache_folder)
+
+
+def worker_cache() -> cache.Cache:
+    store: cache.Cache = _WORKER["cache"]
+    return store
 
 
 def _render_chunk(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     """Parse, render and cache each post; return its metadata or its problems."""
     settings: Settings = _WORKER["settings"]
-    store: cache.Cache = _WORKER["cache"]
+    store = worker_cache()
     results: list[tuple[str, Any]] = []
     for source in chunk:
         try:
@@ -82,29 +84,64 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Pool:
+    """Worker processes, started only when there is enough work to repay starting them."""
+
+    def __init__(self, settings: Settings, store: cache.Cache, jobs: int | None):
+        self.settings = settings
+        self.store = store
+        self.workers = jobs or os.cpu_count() or 1
+        self._executor: Executor | None = None
+
+    def executor(self) -> Executor | None:
+        if self.workers == 1:
+            return None
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                initializer=init_worker,
+                initargs=(self.settings, self.store.folder),
+            )
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+
+
 def build(
     settings: Settings,
     out: Path | None = None,
     now: dt.datetime | None = None,
     jobs: int | None = None,
 ) -> BuildReport:
+    from .site import SiteWriter
+
     started = time.perf_counter()
     now = now or now_utc()
     out = (out or settings.folder("output")).resolve()
     report = BuildReport(out=out)
     store = cache.Cache(settings.folder("state") / "cache")
-    sources = _sources(settings)
+    # Templates are compiled once a build (auto_reload is off), so a long-lived process that
+    # builds again must not render an edited template's old version under its new cache key.
+    templating._environment.cache_clear()
+    if problems := templating.check(settings):  # before any output: a broken index half-writes
+        raise TemplateError(problems)
+    sources = _sources(settings, store)
     report.posts = len(sources)
-    metas = _render(settings, store, sources, jobs, report)
-    _check_metas(metas)
-    site = SiteWriter(settings, out, store, now, report)
-    site.write(metas)
-    store.save_index({s.key: metas[s.key] for s in sources})
+    pool = Pool(settings, store, jobs)
+    try:
+        metas = _render(store, sources, pool, report)
+        _check_metas(metas)
+        SiteWriter(settings, out, store, now, report, pool).write(metas)
+    finally:
+        pool.close()
+    store.save_index({s.key: metas[s.key] for s in sources}, store.stats)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _sources(settings: Settings) -> list[Source]:
+def _sources(settings: Settings, store: cache.Cache) -> list[Source]:
     folder = settings.folder("posts")
     paths = posts.sources(folder)
     if not paths:
@@ -113,14 +150,13 @@ def _sources(settings: Settings) -> list[Source]:
             f"{folder}/2021-03-04-first-post.md with title, date and kind in its front matter"
         )
     fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
-    return [Source(p, cache.key(p.read_bytes(), fingerprint)) for p in paths]
+    return [Source(p, store.source_key(p, fingerprint)) for p in paths]
 
 
 def _render(
-    settings: Settings,
     store: cache.Cache,
     sources: list[Source],
-    jobs: int | None,
+    pool: Pool,
     report: BuildReport,
 ) -> dict[str, dict[str, Any]]:
     metas: dict[str, dict[str, Any]] = {}
@@ -133,7 +169,7 @@ def _render(
             metas[source.key] = meta
     report.rendered = len(misses)
     problems: list[Problem] = []
-    for kind, value in _run_workers(settings, store, misses, jobs):
+    for kind, value in _run_workers(store, misses, pool):
         if kind == "ok":
             metas[value[0]] = value[1]
         else:
@@ -143,21 +179,16 @@ def _render(
     return metas
 
 
-def _run_workers(
-    settings: Settings, store: cache.Cache, misses: list[Source], jobs: int | None
-) -> Iterator[tuple[str, Any]]:
+def _run_workers(store: cache.Cache, misses: list[Source], pool: Pool) -> Iterator[tuple[str, Any]]:
     chunks = [misses[i : i + _CHUNK] for i in range(0, len(misses), _CHUNK)]
-    workers = jobs or os.cpu_count() or 1
-    if workers == 1 or len(misses) <= _CHUNK:
-        _init_worker(settings, store.folder)
+    executor = pool.executor() if len(misses) > _CHUNK else None
+    if executor is None:
+        init_worker(pool.settings, store.folder)
         for chunk in chunks:
             yield from _render_chunk(chunk)
         return
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(settings, store.folder)
-    ) as pool:
-        for results in pool.map(_render_chunk, chunks):
-            yield from results
+    for results in executor.map(_render_chunk, chunks):
+        yield from results
 
 
 def _check_metas(metas: dict[str, dict[str, Any]]) -> None:
@@ -177,7 +208,9 @@ def _check_metas(metas: dict[str, dict[str, Any]]) -> None:
         raise ContentError(problems)
 
 
-def published(metas: dict[str, dict[str, Any]], now: dt.datetime) -> list[tuple[str, dict[str, Any]]]:
+def published(
+    metas: dict[str, dict[str, Any]], now: dt.datetime
+) -> list[tuple[str, dict[str, Any]]]:
     """Published posts, newest first (ties broken by slug so the order never wobbles)."""
     chosen = [
         (key, meta)
@@ -187,232 +220,3 @@ def published(metas: dict[str, dict[str, Any]], now: dt.datetime) -> list[tuple[
     chosen.sort(key=lambda item: (dt.datetime.fromisoformat(item[1]["date"]), item[1]["slug"]))
     chosen.reverse()
     return chosen
-
-
-class SiteWriter:
-    """Stage 3: everything under the output folder."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        out: Path,
-        store: cache.Cache,
-        now: dt.datetime,
-        report: BuildReport,
-    ):
-        self.settings = settings
-        self.out = out
-        self.store = store
-        self.now = now
-        self.report = report
-        self.manifest_path = settings.folder("state") / "manifests" / (
-            cache.key(str(out).encode(), "manifest") + ".json"
-        )
-        self.previous = self._load_manifest()
-        self.current: dict[str, str] = {}
-
-    def _load_manifest(self) -> dict[str, str]:
-        try:
-            loaded = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
-
-    def path(self, relative: str) -> Path:
-        return output.inside(self.out, relative)
-
-    def write_file(self, relative: str, data: bytes, key: str | None = None) -> None:
-        """Write unless the manifest shows the same inputs already produced this file."""
-        key = key or cache.key(data, "content")
-        target = self.path(relative)
-        self.current[relative] = key
-        if self.previous.get(relative) == key and target.exists():
-            return
-        output.write_bytes(target, data)
-        self.report.files_written += 1
-
-    @contextlib.contextmanager
-    def streamed(self, relative: str) -> Iterator[IO[bytes]]:
-        self.current[relative] = "streamed"
-        with output.atomic(self.path(relative)) as handle:
-            yield handle
-        self.report.files_written += 1
-
-    def write(self, metas: dict[str, dict[str, Any]]) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        chosen = published(metas, self.now)
-        self.report.published = len(chosen)
-        events = self._pages_and_feeds(chosen)
-        self._calendars(events)
-        self._indexes(chosen)
-        self._assets()
-        self._remove_stale()
-        output.write_text(self.manifest_path, json.dumps(self.current, sort_keys=True))
-
-    def _feed_data(self, kind: str | None, updated: dt.datetime) -> dict[str, feeds.FeedData]:
-        site = self.settings.site
-        base = self.settings.base_url
-        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
-        title = f"{site['title']}: {KIND_TITLES[kind]}" if kind else site["title"]
-        return {
-            fmt: feeds.FeedData(
-                title=title,
-                description=site["description"],
-                language=site["language"],
-                home_url=f"{base}{folder}",
-                feed_url=f"{base}{folder}{name}",
-                author=site["author"],
-                updated=updated,
-                hub=site["websub_hub"],
-            )
-            for fmt, name in feeds.FORMATS.items()
-        }
-
-    def _pages_and_feeds(
-        self, chosen: list[tuple[str, dict[str, Any]]]
-    ) -> list[tuple[dict[str, Any], bytes]]:
-        """One pass over the published posts: each blob is read once and streamed out."""
-        limit = self.settings.site["feed_items"]
-        groups: dict[str | None, list[tuple[str, dict[str, Any]]]] = {None: chosen[:limit]}
-        for kind in KINDS:
-            groups[kind] = [item for item in chosen if item[1]["kind"] == kind][:limit]
-        in_feed = {kind: {key for key, _ in items} for kind, items in groups.items()}
-        events: list[tuple[dict[str, Any], bytes]] = []
-        with contextlib.ExitStack() as stack:
-            writers = {kind: self._open_feeds(stack, kind, items) for kind, items in groups.items()}
-            for key, meta in chosen:
-                blob = self.store.load(key)
-                self.write_file(f"posts/{meta['slug']}/index.html", blob["page"], key)
-                if blob["ics"]:
-                    events.append((meta, blob["ics"]))
-                for kind in (None, meta["kind"]):
-                    if key in in_feed[kind]:
-                        writers[kind].send(blob)
-            for writer in writers.values():
-                writer.close()
-        self.report.pages_written = sum(1 for k in self.current if k.startswith("posts/"))
-        return events
-
-    def _open_feeds(
-        self,
-        stack: contextlib.ExitStack,
-        kind: str | None,
-        items: list[tuple[str, dict[str, Any]]],
-    ) -> feeds.FeedStreams:
-        newest = max(
-            (dt.datetime.fromisoformat(meta["updated"]) for _, meta in items),
-            default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
-        )
-        data = self._feed_data(kind, newest)
-        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
-        handles = {
-            fmt: stack.enter_context(self.streamed(folder + name))
-            for fmt, name in feeds.FORMATS.items()
-        }
-        return feeds.FeedStreams(handles, data)
-
-    def _calendars(self, events: list[tuple[dict[str, Any], bytes]]) -> None:
-        tzid = self.settings.site["timezone"]
-        name = self.settings.site["title"]
-        upcoming = []
-        for meta, vevent in events:
-            info = meta["event"]
-            self.write_file(f"events/{meta['slug']}.ics", _single_calendar(name, tzid, vevent))
-            ends = dt.datetime.fromisoformat(info["end"] or info["start"])
-            if ends >= self.now:
-                upcoming.append((info["start"], meta["slug"], vevent))
-        upcoming.sort()
-        with self.streamed("events.ics") as handle:
-            ical.write_calendar(
-                handle,
-                f"{name}: events",
-                tzid,
-                (v for _, _, v in upcoming),
-                self.settings.site["description"],
-            )
-
-    def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
-        metas = [meta for _, meta in chosen]
-        common = {
-            "site": self.settings.site,
-            "base_url": self.settings.base_url,
-            "kind_titles": KIND_TITLES,
-            "kind_folders": KIND_FOLDERS,
-        }
-        self.write_file(
-            "index.html",
-            self._page(
-                "site/index.html",
-                **common,
-                recent=metas[:20],
-                upcoming=_upcoming(metas, self.now),
-                issues=[],
-                feeds=artefacts.feed_links(self.settings),
-                url=self.settings.base_url,
-            ),
-        )
-        self.write_file(
-            "posts/index.html",
-            self._page(
-                "site/archive.html",
-                **common,
-                title="All posts",
-                posts=metas,
-                feeds=artefacts.feed_links(self.settings),
-                url=f"{self.settings.base_url}posts/",
-            ),
-        )
-        for kind in KINDS:
-            folder = KIND_FOLDERS[kind]
-            self.write_file(
-                f"{folder}/index.html",
-                self._page(
-                    "site/archive.html",
-                    **common,
-                    title=KIND_TITLES[kind],
-                    posts=[m for m in metas if m["kind"] == kind],
-                    feeds=artefacts.feed_links(self.settings, kind),
-                    url=f"{self.settings.base_url}{folder}/",
-                ),
-            )
-
-    def _page(self, template: str, **context: Any) -> bytes:
-        return templating.render(self.settings, template, **context).encode("utf-8")
-
-    def _assets(self) -> None:
-        for folder in reversed(templating.folders(self.settings)):
-            css = folder / "site" / "style.css"
-            if css.is_file():
-                self.write_file("style.css", css.read_bytes())
-        static = self.settings.folder("static")
-        if static.is_dir():
-            for path in sorted(static.rglob("*")):
-                if path.is_file():
-                    self.write_file(path.relative_to(static).as_posix(), path.read_bytes())
-
-    def _remove_stale(self) -> None:
-        for relative in set(self.previous) - set(self.current):
-            with contextlib.suppress(FileNotFoundError, InnovateNewsError):
-                target = self.path(relative)
-                target.unlink()
-                self.report.removed += 1
-                with contextlib.suppress(OSError):
-                    if target.parent != self.out:
-                        target.parent.rmdir()  # only succeeds when empty
-
-
-def _single_calendar(name: str, tzid: str, vevent: bytes) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    ical.write_calendar(buffer, name, tzid, [vevent])
-    return buffer.getvalue()
-
-
-def _upcoming(metas: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
-    upcoming = [
-        m
-        for m in metas
-        if m["event"] and dt.datetime.fromisoformat(m["event"]["end"] or m["event"]["start"]) >= now
-    ]
-    return sorted(upcoming, key=lambda m: m["event"]["start"])

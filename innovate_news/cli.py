@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, checks, frontmatter
 from . import build as build_module
-from . import checks, frontmatter
 from . import settings as settings_module
 from .errors import InnovateNewsError, ProblemsError
 from .settings import Settings
@@ -63,7 +61,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     ctx.obj = State(config)
 
 
-class DateTimeParam(click.ParamType):
+class DateTimeParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """An ISO date or datetime; a naive one is read in the site's time zone later."""
 
     name = "datetime"
@@ -129,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

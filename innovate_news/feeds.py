@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
 
 GENERATOR = "innovate-news"
@@ -107,7 +107,8 @@ def json_item(data: EntryData) -> bytes:
         item["image"] = data.image_url
     if data.extension:
         item["_innovate_news"] = dict(data.extension)
-    return json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ").encode()
+    # No indent: json's C encoder only runs for compact output, and feed readers don't care.
+    return json.dumps(item, ensure_ascii=False).encode()
 
 
 NAMESPACES = {
@@ -189,30 +190,24 @@ def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
 JSON_SEPARATOR = b",\n    "
 
 
-class FeedStreams:
-    """The RSS, Atom and JSON versions of one feed, written together as entries arrive."""
+_FRAMES = {"rss": rss_frame, "atom": atom_frame, "json": json_frame}
 
-    def __init__(self, handles: Mapping[str, IO[bytes]], feed: Mapping[str, FeedData]):
-        self.handles = handles
-        frames = {
-            "rss": rss_frame(feed["rss"]),
-            "atom": atom_frame(feed["atom"]),
-            "json": json_frame(feed["json"]),
-        }
-        self.tails = {fmt: frame[1] for fmt, frame in frames.items()}
-        for fmt, (head, _) in frames.items():
-            handles[fmt].write(head)
+
+class FeedStream:
+    """One feed file in one format, written as entries arrive: frame head, entries, frame tail."""
+
+    def __init__(self, handle: IO[bytes], fmt: str, feed: FeedData):
+        self.handle = handle
+        self.fmt = fmt
+        head, self.tail = _FRAMES[fmt](feed)
+        handle.write(head)
         self.count = 0
 
-    def send(self, fragments: Mapping[str, bytes]) -> None:
-        """Append one entry; `fragments` holds its rss, atom and json bytes."""
-        self.handles["rss"].write(fragments["rss"])
-        self.handles["atom"].write(fragments["atom"])
-        if self.count:
-            self.handles["json"].write(JSON_SEPARATOR)
-        self.handles["json"].write(fragments["json"])
+    def send(self, fragment: bytes) -> None:
+        if self.count and self.fmt == "json":
+            self.handle.write(JSON_SEPARATOR)
+        self.handle.write(fragment)
         self.count += 1
 
     def close(self) -> None:
-        for fmt, tail in self.tails.items():
-            self.handles[fmt].write(tail)
+        self.handle.write(self.tail)

@@ -1,0 +1,286 @@
+"""Stage 3 of a build: everything under the output folder, written atomically.
+
+Pages and feeds are written by the build's worker processes (the bytes come from the cache), and
+a file whose inputs have not changed since the last build into the same folder is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from . import artefacts, cache, feeds, ical, output, templating
+from .build import BuildReport, Pool, init_worker, published, worker_cache
+from .errors import InnovateNewsError
+from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
+from .settings import Settings
+
+_PAGES_PER_TASK = 500
+# Below this much work, forking workers costs more than it saves.
+_PARALLEL_THRESHOLD = 400
+
+
+def write_pages(out: Path, items: Sequence[tuple[str, str]]) -> int:
+    """Copy each post's page from the cache into the output folder (runs in a worker)."""
+    store = worker_cache()
+    for relative, key in items:
+        output.write_bytes(output.inside(out, relative), store.load(key)["page"])
+    return len(items)
+
+
+def write_feed(
+    out: Path, relative: str, fmt: str, data: feeds.FeedData, keys: Sequence[str]
+) -> int:
+    """Stream one feed file from the cached entries (runs in a worker, one task per file)."""
+    store = worker_cache()
+    with output.atomic(output.inside(out, relative)) as handle:
+        stream = feeds.FeedStream(handle, fmt, data)
+        for key in keys:
+            stream.send(store.load(key)[fmt])
+        stream.close()
+    return 1
+
+
+class SiteWriter:
+    """Decides what to write, hands the heavy parts to the workers, writes the small ones."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        out: Path,
+        store: cache.Cache,
+        now: dt.datetime,
+        report: BuildReport,
+        pool: Pool,
+    ):
+        self.settings = settings
+        self.out = out
+        self.store = store
+        self.now = now
+        self.report = report
+        self.pool = pool
+        self.manifest_path = (
+            settings.folder("state") / "manifests" / (cache.key(str(out).encode(), "m") + ".json")
+        )
+        self.previous = self._load_manifest()
+        self.current: dict[str, str] = {}
+
+    def _load_manifest(self) -> dict[str, str]:
+        try:
+            loaded = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def unchanged(self, relative: str, key: str) -> bool:
+        """Record `relative` as produced from `key`; true when the file on disk already is."""
+        self.current[relative] = key
+        target = f"{self.out}/{relative}"
+        return self.previous.get(relative) == key and os.path.exists(target)  # noqa: PTH110 - hot
+
+    def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
+        if self.unchanged(relative, key):
+            return
+        output.write_bytes(output.inside(self.out, relative), produce())
+        self.report.files_written += 1
+
+    def write_bytes(self, relative: str, data: bytes) -> None:
+        self.write_file(relative, lambda: data, cache.key(data, "content"))
+
+    def write(self, metas: dict[str, dict[str, Any]]) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        chosen = published(metas, self.now)
+        self.report.published = len(chosen)
+        self._pages_and_feeds(chosen)
+        self._calendars(chosen)
+        self._indexes(chosen)
+        self._assets()
+        self._remove_stale()
+        output.write_text(self.manifest_path, json.dumps(self.current, sort_keys=True))
+
+    def _pages_and_feeds(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+        tasks: list[tuple[Callable[..., int], tuple[Any, ...]]] = []
+        limit = self.settings.site["feed_items"]
+        groups: dict[str | None, list[str]] = {None: [key for key, _ in chosen[:limit]]}
+        by_key = dict(chosen)
+        for kind in KINDS:
+            groups[kind] = [key for key, meta in chosen if meta["kind"] == kind][:limit]
+        for group, keys in groups.items():
+            tasks.extend(self._feed_task(group, keys, by_key))
+        pages = [
+            (f"posts/{meta['slug']}/index.html", key)
+            for key, meta in chosen
+            if not self.unchanged(f"posts/{meta['slug']}/index.html", key)
+        ]
+        for start in range(0, len(pages), _PAGES_PER_TASK):
+            tasks.append((write_pages, (self.out, pages[start : start + _PAGES_PER_TASK])))
+        work = sum(len(args[-1]) for _, args in tasks)
+        self.report.files_written += self._run(tasks, parallel=work >= _PARALLEL_THRESHOLD)
+        self.report.pages_written = len(pages)
+
+    def _feed_task(
+        self, kind: str | None, keys: list[str], metas: dict[str, dict[str, Any]]
+    ) -> list[tuple[Callable[..., int], tuple[Any, ...]]]:
+        newest = max(
+            (dt.datetime.fromisoformat(metas[key]["updated"]) for key in keys),
+            default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        )
+        data = self._feed_data(kind, newest)
+        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
+        digest = hashlib.sha256(repr(sorted(data.items())).encode())
+        digest.update("\n".join(keys).encode())
+        tasks: list[tuple[Callable[..., int], tuple[Any, ...]]] = []
+        for fmt, name in feeds.FORMATS.items():
+            if not self.unchanged(folder + name, digest.hexdigest()):
+                tasks.append((write_feed, (self.out, folder + name, fmt, data[fmt], keys)))
+        return tasks
+
+    def _run(self, tasks: list[tuple[Callable[..., int], tuple[Any, ...]]], parallel: bool) -> int:
+        executor = self.pool.executor() if parallel else None
+        if executor is None:
+            init_worker(self.settings, self.store.folder)
+            return sum(function(*args) for function, args in tasks)
+        futures: list[Future[int]] = [executor.submit(function, *args) for function, args in tasks]
+        return sum(future.result() for future in futures)
+
+    def _feed_data(self, kind: str | None, updated: dt.datetime) -> dict[str, feeds.FeedData]:
+        site = self.settings.site
+        base = self.settings.base_url
+        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
+        title = f"{site['title']}: {KIND_TITLES[kind]}" if kind else site["title"]
+        return {
+            fmt: feeds.FeedData(
+                title=title,
+                description=site["description"],
+                language=site["language"],
+                home_url=f"{base}{folder}",
+                feed_url=f"{base}{folder}{name}",
+                author=site["author"],
+                updated=updated,
+                hub=site["websub_hub"],
+            )
+            for fmt, name in feeds.FORMATS.items()
+        }
+
+    def _calendars(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+        tzid = self.settings.site["timezone"]
+        name = self.settings.site["title"]
+        upcoming = []
+        for key, meta in chosen:
+            info = meta["event"]
+            if info is None:
+                continue
+            self.write_file(f"events/{meta['slug']}.ics", self._calendar_of(key), key)
+            if dt.datetime.fromisoformat(info["end"] or info["start"]) >= self.now:
+                upcoming.append((info["start"], meta["slug"], key))
+        upcoming.sort()
+        keys = [key for _, _, key in upcoming]
+
+        def produce() -> bytes:
+            buffer = io.BytesIO()
+            events = (self.store.load(key)["ics"] for key in keys)
+            ical.write_calendar(
+                buffer, f"{name}: events", tzid, events, self.settings.site["description"]
+            )
+            return buffer.getvalue()
+
+        self.write_file("events.ics", produce, cache.key("\n".join(keys).encode(), "events"))
+
+    def _calendar_of(self, key: str) -> Callable[[], bytes]:
+        name, tzid = self.settings.site["title"], self.settings.site["timezone"]
+        return lambda: _single_calendar(name, tzid, self.store.load(key)["ics"])
+
+    def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+        metas = [meta for _, meta in chosen]
+        common = {
+            "site": self.settings.site,
+            "base_url": self.settings.base_url,
+            "kind_titles": KIND_TITLES,
+            "kind_folders": KIND_FOLDERS,
+        }
+        self.write_bytes(
+            "index.html",
+            self._page(
+                "site/index.html",
+                **common,
+                recent=metas[:20],
+                upcoming=upcoming(metas, self.now),
+                issues=[],
+                feeds=artefacts.feed_links(self.settings),
+                url=self.settings.base_url,
+            ),
+        )
+        # The archive lists depend only on which posts are published (their keys cover content,
+        # settings and templates), so they are rendered only when that list changes.
+        lists = [("posts/index.html", "All posts", None, metas)] + [
+            (f"{KIND_FOLDERS[kind]}/index.html", KIND_TITLES[kind], kind, None) for kind in KINDS
+        ]
+        for relative, title, kind, chosen_metas in lists:
+            items = chosen_metas if kind is None else [m for m in metas if m["kind"] == kind]
+            keys = "\n".join(key for key, meta in chosen if kind is None or meta["kind"] == kind)
+            self.write_file(
+                relative,
+                self._archive(common, title, kind, items or []),
+                cache.key(keys.encode(), "archive:" + relative),
+            )
+
+    def _archive(
+        self, common: dict[str, Any], title: str, kind: str | None, items: list[dict[str, Any]]
+    ) -> Callable[[], bytes]:
+        folder = f"{KIND_FOLDERS[kind]}/" if kind else "posts/"
+        return lambda: self._page(
+            "site/archive.html",
+            **common,
+            title=title,
+            posts=items,
+            feeds=artefacts.feed_links(self.settings, kind),
+            url=f"{self.settings.base_url}{folder}",
+        )
+
+    def _page(self, template: str, **context: Any) -> bytes:
+        return templating.render(self.settings, template, **context).encode("utf-8")
+
+    def _assets(self) -> None:
+        for folder in reversed(templating.folders(self.settings)):
+            css = folder / "site" / "style.css"
+            if css.is_file():
+                self.write_bytes("style.css", css.read_bytes())
+        static = self.settings.folder("static")
+        if static.is_dir():
+            for path in sorted(static.rglob("*")):
+                if path.is_file():
+                    self.write_bytes(path.relative_to(static).as_posix(), path.read_bytes())
+
+    def _remove_stale(self) -> None:
+        for relative in sorted(set(self.previous) - set(self.current)):
+            with contextlib.suppress(FileNotFoundError, InnovateNewsError):
+                target = output.inside(self.out, relative)
+                target.unlink()
+                self.report.removed += 1
+                with contextlib.suppress(OSError):
+                    if target.parent != self.out:
+                        target.parent.rmdir()  # only succeeds when empty
+
+
+def _single_calendar(name: str, tzid: str, vevent: bytes) -> bytes:
+    buffer = io.BytesIO()
+    ical.write_calendar(buffer, name, tzid, [vevent])
+    return buffer.getvalue()
+
+
+def upcoming(metas: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """Events that have not ended yet, soonest first."""
+    chosen = [
+        m
+        for m in metas
+        if m["event"] and dt.datetime.fromisoformat(m["event"]["end"] or m["event"]["start"]) >= now
+    ]
+    return sorted(chosen, key=lambda m: m["event"]["start"])

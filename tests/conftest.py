@@ -1,0 +1,56 @@
+"""Shared fixtures: a throwaway copy of the example project, and a CLI runner bound to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from innovate_news import settings as settings_module
+from innovate_news.cli import cli
+from innovate_news.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_PARTS = ("posts", "issues", "static", "innovate-news.toml", "subscribers.example.csv")
+# A fixed clock for reproducible builds: after every example post, before the 2027 event.
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the repository's example project in a temporary folder."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for part in EXAMPLE_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, root / part)
+        elif source.is_file():
+            shutil.copy2(source, root / part)
+    return root
+
+
+@pytest.fixture
+def settings(project: Path) -> Settings:
+    return settings_module.load(project / "innovate-news.toml")
+
+
+@pytest.fixture
+def run(project: Path) -> Callable[..., Result]:
+    """Invoke the CLI against the example project, like a user in its folder would."""
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(
+            cli,
+            ["--config", str(project / "innovate-news.toml"), *args],
+            input=input,
+            env=env,
+            catch_exceptions=False,
+        )
+
+    return invoke
