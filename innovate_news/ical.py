@@ -7,9 +7,8 @@ import functools
 from collections.abc import Iterable
 from typing import IO
 
-from icalendar import Calendar
+from icalendar import Calendar, Timezone
 from icalendar import Event as VEvent
-from icalendar import Timezone
 
 PRODID = "-//The Innovate Project//innovate-news//EN"
 
@@ -56,10 +55,9 @@ def _zone(tzid: str) -> dt.tzinfo:
     return ZoneInfo(tzid)
 
 
-def write_calendar(
-    handle: IO[bytes], name: str, tzid: str, events: Iterable[bytes], description: str = ""
-) -> None:
-    """A VCALENDAR with METHOD:PUBLISH, the VTIMEZONE, then each cached VEVENT."""
+@functools.cache
+def _calendar_frame(name: str, tzid: str, description: str) -> tuple[bytes, bytes]:
+    """VCALENDAR's head (with METHOD:PUBLISH and the VTIMEZONE) and tail, made once a run."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -70,8 +68,15 @@ def write_calendar(
     if description:
         calendar.add("x-wr-caldesc", description)
     head, _, tail = calendar.to_ical().rpartition(b"END:VCALENDAR")
+    return head + _timezone_block(tzid), b"END:VCALENDAR" + tail
+
+
+def write_calendar(
+    handle: IO[bytes], name: str, tzid: str, events: Iterable[bytes], description: str = ""
+) -> None:
+    """A VCALENDAR with METHOD:PUBLISH, the VTIMEZONE, then each cached VEVENT."""
+    head, tail = _calendar_frame(name, tzid, description)
     handle.write(head)
-    handle.write(_timezone_block(tzid))
     for event in events:
         handle.write(event)
-    handle.write(b"END:VCALENDAR" + tail)
+    handle.write(tail)

@@ -1,0 +1,106 @@
+"""Build benchmark: innovate-news against Pelican and a lower bound, on one synthetic corpus.
+
+Prints, per corpus size, the cold build, a warm rebuild after editing one post, Pelican's full
+site and the lower bound (markdown-it-py + one RSS and one Atom feed with feedgen), as ratios
+measured in the same run, plus the build's peak memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import corpus  # noqa: E402 - the benchmark's own helpers, beside this file
+from measure import Run, run  # noqa: E402
+
+WORK = HERE / ".work"
+PELICAN_CONF = """AUTHOR = "Bench team"
+SITENAME = "Benchmark site"
+SITEURL = "https://example.org/bench"
+TIMEZONE = "Europe/London"
+DEFAULT_LANG = "en"
+PATH = "content"
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+CATEGORY_FEED_ATOM = "feeds/{slug}.atom.xml"
+CATEGORY_FEED_RSS = "feeds/{slug}.rss.xml"
+RSS_FEED_SUMMARY_ONLY = False
+FEED_MAX_ITEMS = None
+DEFAULT_PAGINATION = 20
+DELETE_OUTPUT_DIRECTORY = True
+"""
+
+
+def pelican_corpus(folder: Path, records: list[dict[str, object]]) -> None:
+    """The same posts in Pelican's markdown metadata format."""
+    content = folder / "content"
+    content.mkdir(parents=True, exist_ok=True)
+    for record in records:
+        header = (
+            f"Title: {record['title']}\n"
+            f"Date: {record['date']:%Y-%m-%d %H:%M}\n"  # type: ignore[str-format]
+            f"Category: {record['kind']}\n"
+            f"Slug: {record['slug']}\n\n"
+        )
+        (content / f"{record['slug']}.md").write_text(
+            header + str(record["body"]), encoding="utf-8"
+        )
+    (folder / "pelicanconf.py").write_text(PELICAN_CONF, encoding="utf-8")
+
+
+def bench_size(count: int) -> dict[str, Run]:
+    folder = WORK / f"build-{count}"
+    shutil.rmtree(folder, ignore_errors=True)
+    records = corpus.make(folder, count)
+    corpus.write_settings(folder, feed_items=count)  # every post in every feed, as the bound
+    pelican_corpus(folder / "pelican", records)
+    python = sys.executable
+    cli = [python, "-m", "innovate_news", "build", "--now", "2030-01-01"]
+    results = {
+        "lower bound": run([python, str(HERE / "lower_bound.py"), str(folder), "lb-out"], folder),
+        "innovate-news cold": run(cli, folder),
+    }
+    edited = sorted((folder / "posts").glob("*.md"))[count // 2]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nOne more line.\n", "utf-8")
+    results["innovate-news warm (1 edit)"] = run(cli, folder)
+    results["pelican"] = run(
+        [python, "-m", "pelican", "content", "-o", "output", "-s", "pelicanconf.py", "-q"],
+        folder / "pelican",
+    )
+    return results
+
+
+def report(count: int, results: dict[str, Run]) -> list[str]:
+    bound = results["lower bound"].seconds
+    cold = results["innovate-news cold"]
+    warm = results["innovate-news warm (1 edit)"]
+    pelican = results["pelican"].seconds
+    lines = [f"build, {count:,} posts (seconds; ratios from this run)"]
+    for name, result in results.items():
+        lines.append(
+            f"  {name:<30} {result.seconds:8.2f} s  {result.seconds / bound:5.2f}x lower bound"
+            f"  peak {result.peak_tree_mib:6.1f} MiB"
+        )
+    lines += [
+        f"  cold / lower bound      {cold.seconds / bound:5.2f}  (goal <= 1.0)",
+        f"  pelican / cold          {pelican / cold.seconds:5.2f}  (goal >= 4)",
+        f"  warm / cold             {warm.seconds / cold.seconds:5.3f} (goal <= 0.1)",
+        f"  peak memory (cold)      {cold.peak_tree_mib:6.1f} MiB (goal <= 200)",
+    ]
+    return lines
+
+
+def main(sizes: tuple[int, ...] = (1_000, 10_000)) -> list[str]:
+    lines: list[str] = []
+    for count in sizes:
+        lines += report(count, bench_size(count))
+        print("\n".join(lines[-9:]), flush=True)
+    return lines
+
+
+if __name__ == "__main__":
+    main(tuple(int(a) for a in sys.argv[1:]) or (1_000, 10_000))
