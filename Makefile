@@ -20,6 +20,7 @@ chromium:
 
 demo: $(STAMP)
 	$(BIN)/innovate-news build
+	$(BIN)/innovate-news preview latest
 	$(BIN)/innovate-news send latest --subscribers subscribers.example.csv --provider outbox --yes
 
 test: $(STAMP) chromium lint typecheck pytest
