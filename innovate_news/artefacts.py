@@ -119,12 +119,13 @@ def build(settings: Settings, post: Post) -> Artefacts:
         authors=tuple(a.name for a in post.authors),
         tags=post.tags,
         image_url=meta["image"]["src"] if meta["image"] else None,
-        extension={"kind": post.kind, "event": meta["event"]} if post.event else {"kind": post.kind},
+        extension={"kind": post.kind} | ({"event": meta["event"]} if post.event else {}),
     )
     page = templating.render(
         settings,
         "site/post.html",
         site=settings.site,
+        root="../../",  # relative, so the stylesheet also loads from a local copy of the site
         post=post,
         meta=meta,
         html=html,
@@ -183,7 +184,11 @@ def feed_links(settings: Settings, kind: str | None = None) -> list[dict[str, st
 def jsonld(settings: Settings, post: Post, meta: dict[str, Any]) -> dict[str, Any]:
     """schema.org: an Event for events, an Article for everything else."""
     authors = [
-        {"@type": "Person", "name": a.name, **({"sameAs": f"https://orcid.org/{a.orcid}"} if a.orcid else {})}
+        {
+            "@type": "Person",
+            "name": a.name,
+            **({"sameAs": f"https://orcid.org/{a.orcid}"} if a.orcid else {}),
+        }
         if a.name != settings.site["author"]
         else {"@type": "Organization", "name": a.name}
         for a in post.authors

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from . import artefacts, cache, feeds, ical, output, templating
+from . import artefacts, cache, email_web, feeds, ical, output, templating
 from .build import BuildReport, Pool, init_worker, published, worker_cache
 from .errors import InnovateNewsError
 from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
@@ -72,6 +72,7 @@ class SiteWriter:
         )
         self.previous = self._load_manifest()
         self.current: dict[str, str] = {}
+        self.issue_links: list[dict[str, str]] = []
 
     def _load_manifest(self) -> dict[str, str]:
         try:
@@ -99,6 +100,11 @@ class SiteWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         chosen = published(metas, self.now)
         self.report.published = len(chosen)
+        # Issues are checked against the posts before anything is written.
+        issues = email_web.issue_pages(self.settings, metas.values(), self.now)
+        for page in issues:
+            self.write_bytes(page.relative, page.data)
+        self.issue_links = [page.link for page in issues]
         self._pages_and_feeds(chosen)
         self._calendars(chosen)
         self._indexes(chosen)
@@ -211,9 +217,10 @@ class SiteWriter:
             self._page(
                 "site/index.html",
                 **common,
+                root="",
                 recent=metas[:20],
                 upcoming=upcoming(metas, self.now),
-                issues=[],
+                issues=self.issue_links,
                 feeds=artefacts.feed_links(self.settings),
                 url=self.settings.base_url,
             ),
@@ -239,6 +246,7 @@ class SiteWriter:
         return lambda: self._page(
             "site/archive.html",
             **common,
+            root="../",
             title=title,
             posts=items,
             feeds=artefacts.feed_links(self.settings, kind),
