@@ -124,7 +124,7 @@ def build(
     store = cache.Cache(settings.folder("state") / "cache")
     # Templates are compiled once a build (auto_reload is off), so a long-lived process that
     # builds again must not render an edited template's old version under its new cache key.
-    templating._environment.cache_clear()
+    templating.reset()
     if problems := templating.check(settings):  # before any output: a broken index half-writes
         raise TemplateError(problems)
     sources = _sources(settings, store)

@@ -14,7 +14,23 @@ import yaml
 from .errors import ContentError, Problem
 
 # libyaml's loader is several times faster; PyYAML's wheels ship it, but stay correct without.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, with dates that do not exist (2021-13-45) reported as YAML errors."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:  # PyYAML lets datetime's own ValueError escape, without a line
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark
+        ) from exc
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _FENCE = re.compile(r"^---[ \t]*$")
 
 
@@ -74,6 +90,9 @@ def split(path: Path, data: bytes) -> Document:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and start.line != getattr(mark, "line", None):
+            problem += f" ({context} on line {start.line + 2})"  # e.g. an unclosed [ further up
         raise ContentError([Problem(path, line, f"YAML syntax error: {problem}")]) from exc
     if meta is None:
         meta = {}
@@ -93,7 +112,9 @@ def to_datetime(value: Any, zone: ZoneInfo) -> dt.datetime:
         try:
             result = dt.datetime.fromisoformat(value.strip())
         except ValueError as exc:
-            raise ValueError(f"is not a date or datetime: {value!r} (use 2021-03-04 10:00)") from exc
+            raise ValueError(
+                f"is not a date or datetime: {value!r} (use 2021-03-04 10:00)"
+            ) from exc
     else:
         raise ValueError(f"is not a date or datetime: {value!r}")
     if result.tzinfo is None:

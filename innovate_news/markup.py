@@ -43,7 +43,8 @@ def _parser() -> MarkdownIt:
 
 def to_html(markdown: str) -> str:
     """Render markdown to HTML, not yet sanitised."""
-    return _parser().render(markdown)
+    html: str = _parser().render(markdown)
+    return html
 
 
 def sanitise(html: str, page_url: str, base_url: str) -> str:

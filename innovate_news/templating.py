@@ -51,6 +51,11 @@ def _environment(search: tuple[Path, ...], autoescape: bool) -> jinja2.Environme
     return env
 
 
+def reset() -> None:
+    """Forget compiled templates, so the next render sees edits made since (one per build)."""
+    _environment.cache_clear()
+
+
 def environment(settings: Settings, autoescape: bool = True) -> jinja2.Environment:
     """HTML templates autoescape; plain-text and MJML templates say where escaping happens."""
     return _environment(tuple(folders(settings)), autoescape)
