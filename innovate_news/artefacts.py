@@ -150,12 +150,13 @@ def build(settings: Settings, post: Post) -> Artefacts:
             location=post.event.location or post.event.online_url,
             tzid=settings.site["timezone"],
         )
+    fragments = feeds.fragments(entry)
     return Artefacts(
         meta=meta,
         page=page,
-        rss=feeds.rss_item(entry),
-        atom=feeds.atom_entry(entry),
-        json=feeds.json_item(entry),
+        rss=fragments["rss"],
+        atom=fragments["atom"],
+        json=fragments["json"],
         ics=ics,
     )
 

@@ -63,6 +63,7 @@ def _render_chunk(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     settings: Settings = _WORKER["settings"]
     store = worker_cache()
     results: list[tuple[str, Any]] = []
+    built: list[tuple[str, artefacts.Artefacts]] = []
     for source in chunk:
         try:
             post = posts.parse(
@@ -71,12 +72,15 @@ def _render_chunk(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
                 settings.timezone,
                 settings.site["author"],
             )
-            built = artefacts.build(settings, post)
+            made = artefacts.build(settings, post)
         except ContentError as exc:
             results.append(("problems", exc.problems))
             continue
-        store.store(source.key, built)
-        results.append(("ok", (source.key, built.meta)))
+        built.append((source.key, made))
+    if built:
+        locations = store.store_many(built)
+        for key, made in built:
+            results.append(("ok", (key, {**made.meta, "_pack": locations[key]})))
     return results
 
 

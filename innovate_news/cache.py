@@ -10,9 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
-import struct
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ from .output import write_bytes, write_text
 
 _RACY_NS = 2_000_000_000
 _PARTS = ("page", "rss", "atom", "json", "ics")
-_HEADER = struct.Struct("<5I")
 
 
 class CacheDamagedError(InnovateNewsError):
@@ -42,7 +39,7 @@ def key(data: bytes, build_fingerprint: str) -> str:
 
 
 class Cache:
-    """Blobs of artefacts on disk, and an index of their metadata loaded once a build."""
+    """Packs of artefacts on disk, and an index of their metadata loaded once a build."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -50,6 +47,7 @@ class Cache:
         self._index: dict[str, dict[str, Any]] | None = None
         self._old_stats: dict[str, list[Any]] = {}
         self.stats: dict[str, list[Any]] = {}
+        self._fds: dict[str, int] = {}
 
     @property
     def index(self) -> dict[str, dict[str, Any]]:
@@ -82,46 +80,64 @@ class Cache:
         self.stats[name] = [*signature, digest if settled else ""]
         return digest
 
-    def blob_path(self, digest: str) -> Path:
-        return self.folder / "blobs" / digest[:2] / digest
-
     def meta(self, digest: str) -> dict[str, Any] | None:
-        """Cached metadata; the blob is trusted to exist (load() says what to do if not)."""
+        """Cached metadata, with the pack location of the artefacts under "_pack"."""
         return self.index.get(digest)
 
-    def store(self, digest: str, artefacts: Artefacts) -> None:
-        """Write one post's blob (called from worker processes; each writes its own files)."""
-        parts = [getattr(artefacts, name) for name in _PARTS]
-        header = _HEADER.pack(*(len(p) for p in parts))
-        write_bytes(self.blob_path(digest), header + b"".join(parts))
+    def store_many(self, built: list[tuple[str, Artefacts]]) -> dict[str, list[Any]]:
+        """Write a chunk's artefacts as one pack file; return each key's location in it.
 
-    def load(self, digest: str) -> dict[str, bytes]:
-        try:
-            data = self.blob_path(digest).read_bytes()
-        except FileNotFoundError as exc:
-            raise CacheDamagedError(
-                f"the build cache in {self.folder} is missing an entry; delete that folder "
-                "and build again"
-            ) from exc
-        sizes = _HEADER.unpack_from(data)
-        out, offset = {}, _HEADER.size
-        for name, size in zip(_PARTS, sizes, strict=True):
-            out[name] = data[offset : offset + size]
-            offset += size
+        One file per chunk rather than per post: creating files is the slow part of a cold
+        build, and reading a feed's entries back from a few packs beats thousands of opens.
+        """
+        chunks: list[bytes] = []
+        locations: dict[str, list[Any]] = {}
+        offset = 0
+        name = hashlib.sha256("\n".join(k for k, _ in built).encode()).hexdigest()[:32]
+        for digest, artefacts in built:
+            parts = [getattr(artefacts, part) for part in _PARTS]
+            locations[digest] = [name, offset, *(len(p) for p in parts)]
+            chunks.extend(parts)
+            offset += sum(len(p) for p in parts)
+        write_bytes(self.folder / "packs" / f"{name}.pack", b"".join(chunks))
+        return locations
+
+    def load(self, location: list[Any]) -> dict[str, bytes]:
+        """One post's artefacts, read from its pack with a single pread."""
+        name, offset, *sizes = location
+        fd = self._fds.get(name)
+        if fd is None:
+            try:
+                fd = os.open(self.folder / "packs" / f"{name}.pack", os.O_RDONLY)
+            except FileNotFoundError as exc:
+                raise CacheDamagedError(
+                    f"the build cache in {self.folder} is missing a pack; delete that folder "
+                    "and build again"
+                ) from exc
+            self._fds[name] = fd
+        data = os.pread(fd, sum(sizes), offset)
+        out, start = {}, 0
+        for part, size in zip(_PARTS, sizes, strict=True):
+            out[part] = data[start : start + size]
+            start += size
         return out
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     def save_index(
         self, entries: dict[str, dict[str, Any]], stats: dict[str, list[Any]] | None = None
     ) -> None:
-        """Keep only this build's entries, and delete blobs nothing refers to any more."""
-        old = set(self.index)
+        """Keep only this build's entries, and delete packs nothing refers to any more."""
+        self.close()
         document = {"entries": entries, "stats": stats or {}}
         write_text(self.index_path, json.dumps(document, ensure_ascii=False, sort_keys=True))
         self._index = entries
-        for digest in old - set(entries):
-            with contextlib.suppress(FileNotFoundError):
-                self.blob_path(digest).unlink()
-
-
-def stale(previous: Iterable[str], current: Iterable[str]) -> set[str]:
-    return set(previous) - set(current)
+        live = {meta["_pack"][0] for meta in entries.values()}
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.folder / "packs") as found:
+            for entry in found:
+                if entry.name.endswith(".pack") and entry.name[:-5] not in live:
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(entry.path).unlink()

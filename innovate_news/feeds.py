@@ -73,10 +73,15 @@ def _entry(data: EntryData) -> FeedEntry:
     return entry
 
 
-def rss_item(data: EntryData) -> bytes:
-    """The <item> of one post: guid, pubDate, the summary as description, content:encoded."""
+def fragments(data: EntryData) -> dict[str, bytes]:
+    """One post's entry in every format, from a single feedgen entry."""
     entry = _entry(data)
-    element = entry.rss_entry()
+    return {"rss": rss_item(data, entry), "atom": atom_entry(data, entry), "json": json_item(data)}
+
+
+def rss_item(data: EntryData, entry: FeedEntry | None = None) -> bytes:
+    """The <item> of one post: guid, pubDate, the summary as description, content:encoded."""
+    element = (entry or _entry(data)).rss_entry()
     for author in element.findall("author"):
         element.remove(author)  # RSS <author> must be an email address; Atom/JSON carry names
     for name in data.authors:
@@ -85,8 +90,8 @@ def rss_item(data: EntryData) -> bytes:
     return _serialise(element)
 
 
-def atom_entry(data: EntryData) -> bytes:
-    element = _entry(data).atom_entry()
+def atom_entry(data: EntryData, entry: FeedEntry | None = None) -> bytes:
+    element = (entry or _entry(data)).atom_entry()
     return _serialise(element)
 
 

@@ -28,24 +28,26 @@ _PAGES_PER_TASK = 500
 _PARALLEL_THRESHOLD = 400
 
 
-def write_pages(out: Path, items: Sequence[tuple[str, str]]) -> int:
+def write_pages(out: Path, items: Sequence[tuple[str, list[Any]]]) -> int:
     """Copy each post's page from the cache into the output folder (runs in a worker)."""
     store = worker_cache()
-    for relative, key in items:
-        output.write_bytes(output.inside(out, relative), store.load(key)["page"])
+    for relative, location in items:
+        output.write_bytes(output.inside(out, relative), store.load(location)["page"])
+    store.close()
     return len(items)
 
 
 def write_feed(
-    out: Path, relative: str, fmt: str, data: feeds.FeedData, keys: Sequence[str]
+    out: Path, relative: str, fmt: str, data: feeds.FeedData, locations: Sequence[list[Any]]
 ) -> int:
     """Stream one feed file from the cached entries (runs in a worker, one task per file)."""
     store = worker_cache()
     with output.atomic(output.inside(out, relative)) as handle:
         stream = feeds.FeedStream(handle, fmt, data)
-        for key in keys:
-            stream.send(store.load(key)[fmt])
+        for location in locations:
+            stream.send(store.load(location)[fmt])
         stream.close()
+    store.close()
     return 1
 
 
@@ -122,7 +124,7 @@ class SiteWriter:
         for group, keys in groups.items():
             tasks.extend(self._feed_task(group, keys, by_key))
         pages = [
-            (f"posts/{meta['slug']}/index.html", key)
+            (f"posts/{meta['slug']}/index.html", meta["_pack"])
             for key, meta in chosen
             if not self.unchanged(f"posts/{meta['slug']}/index.html", key)
         ]
@@ -146,7 +148,8 @@ class SiteWriter:
         tasks: list[tuple[Callable[..., int], tuple[Any, ...]]] = []
         for fmt, name in feeds.FORMATS.items():
             if not self.unchanged(folder + name, digest.hexdigest()):
-                tasks.append((write_feed, (self.out, folder + name, fmt, data[fmt], keys)))
+                locations = [metas[key]["_pack"] for key in keys]
+                tasks.append((write_feed, (self.out, folder + name, fmt, data[fmt], locations)))
         return tasks
 
     def _run(self, tasks: list[tuple[Callable[..., int], tuple[Any, ...]]], parallel: bool) -> int:
@@ -184,15 +187,16 @@ class SiteWriter:
             info = meta["event"]
             if info is None:
                 continue
-            self.write_file(f"events/{meta['slug']}.ics", self._calendar_of(key), key)
+            self.write_file(f"events/{meta['slug']}.ics", self._calendar_of(meta["_pack"]), key)
             if dt.datetime.fromisoformat(info["end"] or info["start"]) >= self.now:
-                upcoming.append((info["start"], meta["slug"], key))
+                upcoming.append((info["start"], meta["slug"], key, meta["_pack"]))
         upcoming.sort()
-        keys = [key for _, _, key in upcoming]
+        keys = [key for _, _, key, _ in upcoming]
+        locations = [location for _, _, _, location in upcoming]
 
         def produce() -> bytes:
             buffer = io.BytesIO()
-            events = (self.store.load(key)["ics"] for key in keys)
+            events = (self.store.load(location)["ics"] for location in locations)
             ical.write_calendar(
                 buffer, f"{name}: events", tzid, events, self.settings.site["description"]
             )
@@ -200,9 +204,9 @@ class SiteWriter:
 
         self.write_file("events.ics", produce, cache.key("\n".join(keys).encode(), "events"))
 
-    def _calendar_of(self, key: str) -> Callable[[], bytes]:
+    def _calendar_of(self, location: list[Any]) -> Callable[[], bytes]:
         name, tzid = self.settings.site["title"], self.settings.site["timezone"]
-        return lambda: _single_calendar(name, tzid, self.store.load(key)["ics"])
+        return lambda: _single_calendar(name, tzid, self.store.load(location)["ics"])
 
     def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
         metas = [meta for _, meta in chosen]

@@ -117,7 +117,7 @@ def format_time(value: dt.datetime) -> str:
 
 def jsonld(value: Any) -> Markup:
     """JSON for a <script type="application/ld+json"> block: no '</script>' can close it early."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)  # compact: the C encoder
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)  # noqa: S704 - escaped above for a script context
 
