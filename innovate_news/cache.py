@@ -105,6 +105,20 @@ class Cache:
     def load(self, location: list[Any]) -> dict[str, bytes]:
         """One post's artefacts, read from its pack with a single pread."""
         name, offset, *sizes = location
+        data = os.pread(self._fd(name), sum(sizes), offset)
+        out, start = {}, 0
+        for part, size in zip(_PARTS, sizes, strict=True):
+            out[part] = data[start : start + size]
+            start += size
+        return out
+
+    def load_part(self, location: list[Any], part: str) -> bytes:
+        """Just one of a post's artefacts (a feed needs only its own format)."""
+        name, offset, *sizes = location
+        index = _PARTS.index(part)
+        return os.pread(self._fd(name), sizes[index], offset + sum(sizes[:index]))
+
+    def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:
             try:
@@ -115,12 +129,7 @@ class Cache:
                     "and build again"
                 ) from exc
             self._fds[name] = fd
-        data = os.pread(fd, sum(sizes), offset)
-        out, start = {}, 0
-        for part, size in zip(_PARTS, sizes, strict=True):
-            out[part] = data[start : start + size]
-            start += size
-        return out
+        return fd
 
     def close(self) -> None:
         for fd in self._fds.values():

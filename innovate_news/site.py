@@ -32,7 +32,7 @@ def write_pages(out: Path, items: Sequence[tuple[str, list[Any]]]) -> int:
     """Copy each post's page from the cache into the output folder (runs in a worker)."""
     store = worker_cache()
     for relative, location in items:
-        output.write_bytes(output.inside(out, relative), store.load(location)["page"])
+        output.write_bytes(output.inside(out, relative), store.load_part(location, "page"))
     store.close()
     return len(items)
 
@@ -45,7 +45,7 @@ def write_feed(
     with output.atomic(output.inside(out, relative)) as handle:
         stream = feeds.FeedStream(handle, fmt, data)
         for location in locations:
-            stream.send(store.load(location)[fmt])
+            stream.send(store.load_part(location, fmt))
         stream.close()
     store.close()
     return 1
@@ -73,6 +73,7 @@ class SiteWriter:
             settings.folder("state") / "manifests" / (cache.key(str(out).encode(), "m") + ".json")
         )
         self.previous = self._load_manifest()
+        self.fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
         self.current: dict[str, str] = {}
         self.issue_links: list[dict[str, str]] = []
 
@@ -196,7 +197,7 @@ class SiteWriter:
 
         def produce() -> bytes:
             buffer = io.BytesIO()
-            events = (self.store.load(location)["ics"] for location in locations)
+            events = (self.store.load_part(location, "ics") for location in locations)
             ical.write_calendar(
                 buffer, f"{name}: events", tzid, events, self.settings.site["description"]
             )
@@ -206,7 +207,7 @@ class SiteWriter:
 
     def _calendar_of(self, location: list[Any]) -> Callable[[], bytes]:
         name, tzid = self.settings.site["title"], self.settings.site["timezone"]
-        return lambda: _single_calendar(name, tzid, self.store.load(location)["ics"])
+        return lambda: _single_calendar(name, tzid, self.store.load_part(location, "ics"))
 
     def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
         metas = [meta for _, meta in chosen]
@@ -229,18 +230,20 @@ class SiteWriter:
                 url=self.settings.base_url,
             ),
         )
-        # The archive lists depend only on which posts are published (their keys cover content,
-        # settings and templates), so they are rendered only when that list changes.
+        # An archive list shows only each post's title, date and kind: it is rendered again
+        # when one of those, the settings or the templates change, not on every body edit.
         lists = [("posts/index.html", "All posts", None, metas)] + [
             (f"{KIND_FOLDERS[kind]}/index.html", KIND_TITLES[kind], kind, None) for kind in KINDS
         ]
         for relative, title, kind, chosen_metas in lists:
             items = chosen_metas if kind is None else [m for m in metas if m["kind"] == kind]
-            keys = "\n".join(key for key, meta in chosen if kind is None or meta["kind"] == kind)
+            listed = json.dumps(
+                [[m["slug"], m["title"], m["date"], m["kind"]] for m in items or []]
+            )
             self.write_file(
                 relative,
                 self._archive(common, title, kind, items or []),
-                cache.key(keys.encode(), "archive:" + relative),
+                cache.key(listed.encode(), self.fingerprint + relative),
             )
 
     def _archive(
