@@ -1,4 +1,4 @@
-"""Run a command and measure its wall time and peak memory (the whole process tree's RSS)."""
+"""Run a command and measure its wall time and peak memory (the process tree's PSS)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Run:
     seconds: float
-    peak_tree_mib: float  # sum of RSS over the process and its children, sampled every 20 ms
+    peak_tree_mib: float  # sum of PSS over the process and its children, sampled every 20 ms
 
 
 def _children(pid: int) -> list[int]:
@@ -27,12 +27,13 @@ def _children(pid: int) -> list[int]:
 
 
 def _tree_rss_kib(pid: int) -> int:
+    """Proportional set size over the tree: pages shared by forked workers count once."""
     total, stack = 0, [pid]
     while stack:
         current = stack.pop()
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
                     break
         except OSError:
@@ -68,5 +69,4 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Run
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{command} failed ({process.returncode}):\n{stderr.decode()[-2000:]}")
-    # Forked workers share pages with their parent, so the sum over-counts: a safe upper bound.
     return Run(seconds, peak / 1024)
