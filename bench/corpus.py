@@ -6,12 +6,13 @@ import datetime as dt
 import random
 from pathlib import Path
 
-WORDS = (
+_SENTENCE = (
     "innovation social care practice young people families safeguarding contextual trauma "
     "informed transitional risk harm exploitation services local authority review survey case "
     "study fieldwork guidance policy stakeholders learning network advisory forum evidence "
     "approach change design delivery outcomes experience support community partnership model"
-).split()
+)
+WORDS = _SENTENCE.split(" ")
 KINDS = ("finding", "blog", "event")
 
 SETTINGS = """[site]
