@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -21,7 +21,11 @@ def main() -> None:
             continue
         print(f"== {name}", flush=True)
         started = time.perf_counter()
-        module = importlib.import_module(name)
+        # Loaded by path under a prefixed name: bench/email.py must not shadow the stdlib's email.
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
         module.main()
         print(f"== {name} took {time.perf_counter() - started:.0f} s", flush=True)
 

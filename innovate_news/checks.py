@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 from .errors import ContentError, InnovateNewsError, Problem, TemplateError
+from .issues import Issue
 from .posts import Post, check_unique, parse, sources
 from .settings import Settings
 from .templating import check as check_templates
@@ -30,8 +34,12 @@ def check_posts(settings: Settings) -> tuple[list[Post], list[Problem]]:
     return loaded, problems
 
 
-def check_project(settings: Settings) -> list[Problem]:
-    """Templates first (a broken one would fail every page), then posts."""
+def check_project(
+    settings: Settings,
+    now: dt.datetime | None = None,
+    sent: Callable[[Issue], bool] | None = None,
+) -> list[Problem]:
+    """Templates first (a broken one would fail every page), then posts, then unsent issues."""
     from . import artefacts
 
     problems = check_templates(settings)
@@ -46,4 +54,8 @@ def check_project(settings: Settings) -> list[Problem]:
             return problems + exc.problems
         except InnovateNewsError as exc:
             problems.append(Problem(post.path, None, str(exc)))
-    return problems
+    if any(p.severity == "error" for p in problems):
+        return problems
+    from .email_checks import check_issues
+
+    return problems + check_issues(settings, loaded, now or dt.datetime.now(dt.UTC), sent)

@@ -1,18 +1,20 @@
 """The one exception tree of innovate-news; it imports nothing from the package.
 
-    InnovateNewsError
-    ├── ProblemsError          one or more located problems (file:line: message)
-    │   ├── SettingsError      innovate-news.toml
-    │   ├── ContentError       posts and newsletter issues
-    │   ├── TemplateError      site or default templates
-    │   └── SubscriberError    the subscriber CSV
-    ├── RenderError            a template or MJML failed while rendering
-    ├── LedgerError            the send ledger (SQLite) or its lock
-    │   └── IssueLockedError   another process is sending this issue
-    └── SendError              a provider could not hand a message over
-        ├── AuthError          credentials refused (abort the run)
-        ├── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
-        └── RecipientRejected  permanent for one recipient (5xx on RCPT, 406, ...)
+InnovateNewsError
+├── ProblemsError          one or more located problems (file:line: message)
+│   ├── SettingsError      innovate-news.toml
+│   ├── ContentError       posts and newsletter issues
+│   ├── TemplateError      site or default templates
+│   └── SubscriberError    the subscriber CSV
+├── RenderError            a template or MJML failed while rendering
+├── TokenError             a signed link token is malformed, tampered with or expired
+├── RefusedError           the list service turns a web request away (with its status)
+├── LedgerError            the send ledger (SQLite) or its lock
+│   └── IssueLockedError   another process is sending this issue
+└── SendError              a provider could not hand a message over
+    ├── AuthError          credentials refused (abort the run)
+    ├── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
+    └── RecipientRejected  permanent for one recipient (5xx on RCPT, 406, ...)
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ class SubscriberError(ProblemsError):
 
 class RenderError(InnovateNewsError):
     """Rendering failed (a template raised, or MJML did not compile)."""
+
+
+class TokenError(InnovateNewsError):
+    """A signed token (unsubscribe, preferences) is malformed, tampered with or expired."""
+
+
+class RefusedError(InnovateNewsError):
+    """A request to the list service that is turned away: bad form, bad signature, too many."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 class LedgerError(InnovateNewsError):

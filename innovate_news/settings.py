@@ -184,6 +184,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_per_connection": Key(_int(1, 1_000_000), 100),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
         "dkim_selector": Key(_nonempty),
         "dkim_domain": Key(_nonempty),
         "dkim_key_file": Key(_nonempty),
@@ -194,6 +195,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(_int(1, 500), 500),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
         "max_wait": Key(_number(0, 3600), 120.0),
     },
     "providers.mailgun": {
@@ -202,6 +204,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(_int(1, 1000), 1000),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
         "max_wait": Key(_number(0, 3600), 120.0),
     },
     "providers.sendgrid": {
@@ -209,12 +212,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(_int(1, 1000), 1000),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
         "max_wait": Key(_number(0, 3600), 120.0),
     },
     "serve": {
         "host": Key(_nonempty, "127.0.0.1"),
         "port": Key(_int(1, 65535), 8080),
-        "signup_rate": Key(_int(1, 10_000), 5),
+        "signup_rate": Key(_int(1, 10_000), 5),  # sign-up requests per client address an hour
+        "public_url": Key(_base_url),  # where the service is reached (default: unsubscribe_url's)
+        "threads": Key(_int(1, 256), 16),
+        "trusted_proxy": Key(_nonempty),  # a reverse proxy whose X-Forwarded-For is believed
+        "postmark_webhook_user": Key(_nonempty, "postmark"),
     },
 }
 
