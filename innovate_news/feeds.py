@@ -189,10 +189,10 @@ def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
     if feed.hub:
         top["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     header = json.dumps(top, ensure_ascii=False, indent=2)[:-2]  # drop the closing "\n}"
-    return header.encode() + b',\n  "items": [\n    ', b"\n  ]\n}\n"
+    return header.encode() + b',\n  "items": [', b"\n  ]\n}\n"
 
 
-JSON_SEPARATOR = b",\n    "
+JSON_FIRST, JSON_SEPARATOR = b"\n    ", b",\n    "
 
 
 _FRAMES = {"rss": rss_frame, "atom": atom_frame, "json": json_frame}
@@ -209,8 +209,8 @@ class FeedStream:
         self.count = 0
 
     def send(self, fragment: bytes) -> None:
-        if self.count and self.fmt == "json":
-            self.handle.write(JSON_SEPARATOR)
+        if self.fmt == "json":
+            self.handle.write(JSON_SEPARATOR if self.count else JSON_FIRST)
         self.handle.write(fragment)
         self.count += 1
 

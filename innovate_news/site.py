@@ -140,7 +140,7 @@ class SiteWriter:
     ) -> list[tuple[Callable[..., int], tuple[Any, ...]]]:
         newest = max(
             (dt.datetime.fromisoformat(metas[key]["updated"]) for key in keys),
-            default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+            default=self.now,  # an empty feed was last updated now (--now keeps it reproducible)
         )
         data = self._feed_data(kind, newest)
         folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
