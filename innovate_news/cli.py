@@ -8,10 +8,13 @@ from typing import Any
 
 import click
 
-from . import __version__, checks, frontmatter
+from . import __version__, checks, email_preview, frontmatter
 from . import build as build_module
 from . import settings as settings_module
+from .cli_list import SUBSCRIBER_COMMANDS, serve
+from .cli_send import send, status, subscribers
 from .errors import InnovateNewsError, ProblemsError
+from .posts import KINDS
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_RECIPIENTS = 0, 1, 2, 3
@@ -98,27 +101,77 @@ def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | N
 
 
 @cli.command()
+@click.option("--now", type=DateTimeParam(), help="Check as if it were this time.")
 @pass_state
-def check(state: State) -> None:
-    """Check settings, templates and posts; print every problem as path:line: message."""
+def check(state: State, now: dt.datetime | None) -> None:
+    """Check settings, templates, posts and unsent issues; print each problem as path:line."""
     try:
         settings = state.settings
     except ProblemsError as exc:
         _print_problems(exc)
         raise click.exceptions.Exit(EXIT_ERROR) from exc
-    problems = checks.check_project(settings)
+    problems = checks.check_project(settings, now=resolve_now(settings, now))
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         click.echo(f"{len(errors)} problem(s) found.", err=True)
         raise click.exceptions.Exit(EXIT_ERROR)
-    click.echo("All good: settings, templates and posts check out.")
+    click.echo("All good: settings, templates, posts and unsent issues check out.")
+
+
+def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    topics = frozenset(t.strip() for t in value.split(",") if t.strip())
+    if not topics or not topics <= set(KINDS):
+        raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(KINDS)}")
+    return topics
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--as", "as_email", metavar="EMAIL", help="Preview this subscriber's copy.")
+@click.option("--topics", callback=_topics, help="Topics to preview, e.g. finding,blog.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option("--now", type=DateTimeParam(), help="Render as if it were this time.")
+@pass_state
+def preview(
+    state: State,
+    issue: str,
+    out: Path | None,
+    as_email: str | None,
+    topics: frozenset[str] | None,
+    open_browser: bool,
+    now: dt.datetime | None,
+) -> None:
+    """Write one recipient's copy of ISSUE (a path, a slug or "latest") as .html, .txt, .eml."""
+    settings = state.settings
+    result = email_preview.write_preview(
+        settings, issue, out, as_email, topics, resolve_now(settings, now)
+    )
+    if result.notice:
+        click.echo(result.notice, err=True)
+    click.echo(
+        f"Wrote {result.html}, {result.text.name} and {result.eml.name}: the "
+        f"{result.variant} copy for {result.recipient.address}."
+    )
+    if open_browser:
+        click.launch(str(result.html))
 
 
 def _print_problems(exc: ProblemsError) -> None:
     for problem in exc.problems:
         click.echo(str(problem), err=True)
+
+
+cli.add_command(send)
+cli.add_command(status)
+cli.add_command(subscribers)
+cli.add_command(serve)
+for _command in SUBSCRIBER_COMMANDS:
+    subscribers.add_command(_command)
 
 
 def main() -> None:

@@ -220,7 +220,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "port": Key(_int(1, 65535), 8080),
         "signup_rate": Key(_int(1, 10_000), 5),  # sign-up requests per client address an hour
         "public_url": Key(_base_url),  # where the service is reached (default: unsubscribe_url's)
-        "threads": Key(_int(1, 256), 16),
+        "threads": Key(_int(1, 256), 4),  # few: the GIL serves a short FIFO queue fairest
         "trusted_proxy": Key(_nonempty),  # a reverse proxy whose X-Forwarded-For is believed
         "postmark_webhook_user": Key(_nonempty, "postmark"),
     },
