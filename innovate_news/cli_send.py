@@ -100,7 +100,7 @@ def send(
             _test_send(settings, ledger, composer, issue.slug, name, people, yes)
             return
         listing = _read_list(path, skip_invalid)
-        options = Options(name, limit, resend_unknown, include_new)
+        options = Options(name, limit, resend_unknown, include_new, keyring=keyring)
         if dry_run:
             the_plan = plan(ledger, issue.slug, issue.subject, listing, composer, options)
             _echo_plan(the_plan)
@@ -262,7 +262,7 @@ def _test_send(
     people: list[Subscriber],
     yes: bool,
 ) -> None:
-    """--to: a [Test] copy to each address, recorded apart from the list."""
+    """--to: a [TEST] copy to each address, recorded apart from the list."""
     click.echo(f"Test send of {slug} to {', '.join(p.email for p in people)} through {name}.")
     _confirm("Send the test copies?", yes)
     provider = providers.create(settings, name, slug, test=True)

@@ -13,7 +13,7 @@ from .issues import Issue
 from .render import Rendered
 from .settings import Settings
 
-TEST_PREFIX = "[Test] "
+TEST_PREFIX = "[TEST] "
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Protocol
 from .errors import Problem
 from .ledger import Ledger
 from .message import TEST_PREFIX, Newsletter, Recipient, Variant
+from .privacy import PREFIX as ERASED_PREFIX
+from .privacy import pseudonyms
 from .providers.base import Message, Template
 from .subscribers import ALL_TOPICS, Subscriber, SubscriberList
 from .tokens import Keyring
@@ -33,6 +35,8 @@ class Options:
     resend_unknown: bool = False
     include_new: bool = False
     daily_cap: int | None = None
+    # Recognises erased people, whose suppression is kept under a keyed hash of the address.
+    keyring: Keyring | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,13 @@ class Plan:
         return out
 
 
+def _erased(options: Options, subscriber: Subscriber, erased_hashes: set[str]) -> bool:
+    """True for someone erased whose address came back (an old CSV, typed in by hand)."""
+    if not erased_hashes or options.keyring is None:
+        return False
+    return any(p in erased_hashes for p in pseudonyms(options.keyring, subscriber.normalised))
+
+
 def topic_label(topics: frozenset[str]) -> str:
     return "all topics" if topics == ALL_TOPICS else "+".join(sorted(topics))
 
@@ -110,6 +121,7 @@ def plan(
     """Work out who gets the issue in this run; reads the ledger, writes nothing."""
     states = ledger.states(issue)
     suppressed = {a.lower() for a in ledger.suppressed()}  # a suppression holds in any case
+    erased_hashes = {a for a in suppressed if a.startswith(ERASED_PREFIX)}
     sendable = {"pending", "deferred"} | (
         {"unknown", "sending"} if options.resend_unknown else set()
     )
@@ -122,7 +134,7 @@ def plan(
         if not sub.subscribed:
             counts["not_subscribed"] += 1
             continue
-        if sub.normalised.lower() in suppressed:
+        if sub.normalised.lower() in suppressed or _erased(options, sub, erased_hashes):
             counts["suppressed"] += 1
             continue
         if sub.topics not in keys_of:

@@ -438,7 +438,7 @@ class SimpleComposer:
         message = EmailMessage(policy=email.policy.SMTP)
         message["From"] = "The Innovate Project <news@example.org>"
         message["To"] = Address(display_name=subscriber.name, addr_spec=address)
-        message["Subject"] = ("[Test] " if test else "") + self.subject
+        message["Subject"] = ("[TEST] " if test else "") + self.subject
         message["Message-ID"] = message_id
         message["List-Unsubscribe"] = f"<{unsubscribe}>, <mailto:unsubscribe@example.org>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

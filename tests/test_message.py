@@ -160,7 +160,7 @@ def test_message_ids_are_deterministic_and_per_address(
     other = variant.personalise(Recipient("b@example.org", "A"), KEYS).message_id
     test = variant.personalise(Recipient("a@example.org", "A"), KEYS, test=True)
     assert first == again and first != other and test.message_id != first
-    assert parse(test.data)["Subject"] == "[Test] The guidance year: from research to practice"
+    assert parse(test.data)["Subject"] == "[TEST] The guidance year: from research to practice"
 
 
 def test_message_id_domain_setting(settings: Settings, project: Path) -> None:

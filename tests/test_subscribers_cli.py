@@ -213,3 +213,20 @@ def test_unsubscribe_suppresses_once(listed: Settings, run: Run) -> None:
     assert "already" in run("subscribers", "unsubscribe", "fatima@example.org").output
     assert suppressions(listed) == {"fatima@example.org": "unsubscribed"}
     assert run("subscribers", "unsubscribe", "no-at-sign").exit_code == 2
+
+
+def test_an_erased_person_typed_back_into_the_list_is_not_mailed(
+    listed: Settings, run: Run
+) -> None:
+    address = "fatima@example.org"
+    assert run("subscribers", "erase", address, "--yes").exit_code == 0
+    csv_path = listed.root / "subscribers.csv"
+    with csv_path.open("a", encoding="utf-8") as handle:  # an old copy of the list, pasted back
+        handle.write(f"{address},Fatima Rahman,subscribed,,,hand edit\n")
+    assert address in people(listed)
+    result = run("send", "latest", "--provider", "outbox", "--yes")
+    assert result.exit_code == 0, result.output
+    outbox = listed.folder("outbox")
+    sent = {p.name for p in outbox.rglob("*.eml")}
+    assert sent and not any(address in name for name in sent)
+    assert "amelia.hart@example.org.eml" in sent
