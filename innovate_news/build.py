@@ -8,6 +8,7 @@ the output). Stage 2 checks what needs all posts at once (unique slugs). Only th
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -40,17 +41,28 @@ class BuildReport:
 
 @dataclass(frozen=True)
 class Source:
+    """A post file, and its key when the last build already knew it (else the worker hashes)."""
+
     path: Path
-    key: str
+    key: str | None
 
 
 # Worker state, set once per process by init_worker (forked or spawned alike).
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(settings: Settings, cache_folder: Path) -> None:
+def init_worker(settings: Settings, cache_folder: Path, fingerprint: str = "") -> None:
     _WORKER["settings"] = settings
     _WORKER["cache"] = cache.Cache(cache_folder)
+    _WORKER["fingerprint"] = fingerprint
+    # Everything loaded so far lives as long as the worker: keep the collector from walking
+    # it again and again while thousands of short-lived markdown tokens come and go.
+    gc.freeze()
+
+
+def worker_settings() -> Settings:
+    settings: Settings = _WORKER["settings"]
+    return settings
 
 
 def worker_cache() -> cache.Cache:
@@ -65,22 +77,27 @@ def _render_chunk(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     results: list[tuple[str, Any]] = []
     built: list[tuple[str, artefacts.Artefacts]] = []
     for source in chunk:
+        data = source.path.read_bytes()
+        key = source.key or cache.source_key(source.path, data, _WORKER["fingerprint"])
+        meta = store.meta(key) if source.key is None else None
+        if meta is not None:  # touched but not changed: the last build's artefacts still hold
+            results.append(("reused", (source.path, key, meta)))
+            continue
         try:
-            post = posts.parse(
-                source.path,
-                source.path.read_bytes(),
-                settings.timezone,
-                settings.site["author"],
-            )
+            post = posts.parse(source.path, data, settings.timezone, settings.site["author"])
             made = artefacts.build(settings, post)
         except ContentError as exc:
             results.append(("problems", exc.problems))
             continue
-        built.append((source.key, made))
+        built.append((key, made))
+        results.append(("built", (source.path, key)))
     if built:
         locations = store.store_many(built)
-        for key, made in built:
-            results.append(("ok", (key, {**made.meta, "_pack": locations[key]})))
+        metas = {key: {**made.meta, "_pack": locations[key]} for key, made in built}
+        results = [
+            ("ok", (value[0], value[1], metas[value[1]])) if kind == "built" else (kind, value)
+            for kind, value in results
+        ]
     return results
 
 
@@ -94,6 +111,7 @@ class Pool:
     def __init__(self, settings: Settings, store: cache.Cache, jobs: int | None):
         self.settings = settings
         self.store = store
+        self.fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
         self.workers = jobs or os.cpu_count() or 1
         self._executor: Executor | None = None
 
@@ -104,7 +122,7 @@ class Pool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=init_worker,
-                initargs=(self.settings, self.store.folder),
+                initargs=(self.settings, self.store.folder, self.fingerprint),
             )
         return self._executor
 
@@ -131,21 +149,21 @@ def build(
     templating.reset()
     if problems := templating.check(settings):  # before any output: a broken index half-writes
         raise TemplateError(problems)
-    sources = _sources(settings, store)
-    report.posts = len(sources)
     pool = Pool(settings, store, jobs)
+    sources = _sources(settings, store, pool.fingerprint)
+    report.posts = len(sources)
     try:
-        metas = _render(store, sources, pool, report)
+        keys, metas = _render(store, sources, pool, report)
         _check_metas(metas)
         SiteWriter(settings, out, store, now, report, pool).write(metas)
     finally:
         pool.close()
-    store.save_index({s.key: metas[s.key] for s in sources}, store.stats)
+    store.save_index({key: metas[key] for key in keys.values()}, store.stats)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _sources(settings: Settings, store: cache.Cache) -> list[Source]:
+def _sources(settings: Settings, store: cache.Cache, fingerprint: str) -> list[Source]:
     folder = settings.folder("posts")
     paths = posts.sources(folder)
     if not paths:
@@ -153,8 +171,7 @@ def _sources(settings: Settings, store: cache.Cache) -> list[Source]:
             f"no posts in {folder}: add a markdown file such as "
             f"{folder}/2021-03-04-first-post.md with title, date and kind in its front matter"
         )
-    fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
-    return [Source(p, store.source_key(p, fingerprint)) for p in paths]
+    return [Source(p, store.known_key(p, fingerprint)) for p in paths]
 
 
 def _render(
@@ -162,32 +179,37 @@ def _render(
     sources: list[Source],
     pool: Pool,
     report: BuildReport,
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[Path, str], dict[str, dict[str, Any]]]:
+    """Each source's key, and the metadata of every key (from the cache or rendered now)."""
+    keys: dict[Path, str] = {}
     metas: dict[str, dict[str, Any]] = {}
     misses: list[Source] = []
     for source in sources:
-        meta = store.meta(source.key)
-        if meta is None:
+        meta = store.meta(source.key) if source.key else None
+        if meta is None or source.key is None:
             misses.append(source)
         else:
-            metas[source.key] = meta
-    report.rendered = len(misses)
+            keys[source.path], metas[source.key] = source.key, meta
     problems: list[Problem] = []
     for kind, value in _run_workers(store, misses, pool):
-        if kind == "ok":
-            metas[value[0]] = value[1]
-        else:
+        if kind == "problems":
             problems.extend(value)
+            continue
+        path, key, meta = value
+        keys[path], metas[key] = key, meta
+        report.rendered += kind == "ok"
     if problems:
         raise ContentError(problems)
-    return metas
+    for path, key in keys.items():
+        store.record(path, key)
+    return keys, metas
 
 
 def _run_workers(store: cache.Cache, misses: list[Source], pool: Pool) -> Iterator[tuple[str, Any]]:
     chunks = [misses[i : i + _CHUNK] for i in range(0, len(misses), _CHUNK)]
     executor = pool.executor() if len(misses) > _CHUNK else None
     if executor is None:
-        init_worker(pool.settings, store.folder)
+        init_worker(pool.settings, store.folder, pool.fingerprint)
         for chunk in chunks:
             yield from _render_chunk(chunk)
         return

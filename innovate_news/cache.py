@@ -38,6 +38,11 @@ def key(data: bytes, build_fingerprint: str) -> str:
     return hashlib.sha256(build_fingerprint.encode() + b"\x00" + data).hexdigest()
 
 
+def source_key(path: Path, data: bytes, build_fingerprint: str) -> str:
+    """The path is hashed too: two files with the same bytes are still two posts."""
+    return key(bytes(path) + b"\x00" + data, build_fingerprint)
+
+
 class Cache:
     """Packs of artefacts on disk, and an index of their metadata loaded once a build."""
 
@@ -48,6 +53,7 @@ class Cache:
         self._old_stats: dict[str, list[Any]] = {}
         self.stats: dict[str, list[Any]] = {}
         self._fds: dict[str, int] = {}
+        self._signatures: dict[str, list[Any]] = {}
 
     @property
     def index(self) -> dict[str, dict[str, Any]]:
@@ -62,23 +68,25 @@ class Cache:
                 self._old_stats = loaded.get("stats") or {}
         return self._index
 
-    def source_key(self, path: Path, build_fingerprint: str) -> str:
-        """The key of a source file; unchanged size and mtime reuse the last hash (as git does)."""
+    def known_key(self, path: Path, build_fingerprint: str) -> str | None:
+        """A source's key from the last build when its size and mtime are unchanged (as git
+        does), else None: it must be read and hashed (which the build's workers do)."""
         self.index  # noqa: B018 - loads the stats of the previous build
         info = os.stat(path)  # noqa: PTH116 - thousands of calls; pathlib adds overhead
         signature = [info.st_mtime_ns, info.st_size, info.st_ino, build_fingerprint]
-        name = str(path)
-        old = self._old_stats.get(name)
+        old = self._old_stats.get(str(path))
+        self._signatures[str(path)] = signature
         if old is not None and old[:4] == signature and old[4]:
-            digest = str(old[4])
-        else:
-            # The path is hashed too: two files with the same bytes are still two posts.
-            digest = key(bytes(path) + b"\x00" + path.read_bytes(), build_fingerprint)
+            return str(old[4])
+        return None
+
+    def record(self, path: Path, digest: str) -> None:
+        """Remember a source's key for the next build's known_key."""
+        signature = self._signatures[str(path)]
         # A file changed within the clock's granularity of this look could change again
         # without its mtime moving ("racy git"); such files are hashed again next time.
-        settled = info.st_mtime_ns < time.time_ns() - _RACY_NS
-        self.stats[name] = [*signature, digest if settled else ""]
-        return digest
+        settled = signature[0] < time.time_ns() - _RACY_NS
+        self.stats[str(path)] = [*signature, digest if settled else ""]
 
     def meta(self, digest: str) -> dict[str, Any] | None:
         """Cached metadata, with the pack location of the artefacts under "_pack"."""

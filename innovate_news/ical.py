@@ -1,4 +1,4 @@
-"""iCalendar (RFC 5545) for events, through icalendar: one VEVENT per event, cached as bytes."""
+"""iCalendar (RFC 5545) for events: the calendar frame from icalendar, one VEVENT per event."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import datetime as dt
 import functools
 from collections.abc import Iterable
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Timezone
-from icalendar import Event as VEvent
 
 PRODID = "-//The Innovate Project//innovate-news//EN"
 
@@ -32,27 +32,53 @@ def vevent(
     location: str | None,
     tzid: str,
 ) -> bytes:
-    """One VEVENT; times are written in the site's zone with a TZID, the stamp in UTC."""
-    event = VEvent()
-    event.add("uid", uid)
-    event.add("dtstamp", stamp.astimezone(dt.UTC))
-    event.add("dtstart", start.astimezone(_zone(tzid)))
-    event.add("dtend", (end or start + dt.timedelta(hours=1)).astimezone(_zone(tzid)))
-    event.add("summary", title)
-    event.add("description", f"{description}\n\n{url}".strip())
-    event.add("url", url)
+    """One VEVENT; times in the site's zone with its TZID, the stamp in UTC.
+
+    Written line by line rather than through icalendar's Event: a build writes thousands of
+    them and this is several times faster. The calendar frame and the VTIMEZONE, where the
+    rules are subtle, still come from icalendar.
+    """
+    zone = ZoneInfo(tzid)
+    finish = end or start + dt.timedelta(hours=1)
+    lines = [
+        "BEGIN:VEVENT",
+        f"SUMMARY:{_text(title)}",
+        f"DTSTART;TZID={tzid}:{start.astimezone(zone):%Y%m%dT%H%M%S}",
+        f"DTEND;TZID={tzid}:{finish.astimezone(zone):%Y%m%dT%H%M%S}",
+        f"DTSTAMP:{stamp.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}",
+        f"UID:{_text(uid)}",
+        f"DESCRIPTION:{_text(f'{description}{chr(10)}{chr(10)}{url}'.strip())}",
+    ]
     if location:
-        event.add("location", location)
-    event.add("status", "CONFIRMED")
-    event.add("transp", "OPAQUE")
-    data: bytes = event.to_ical()
-    return data
+        lines.append(f"LOCATION:{_text(location)}")
+    lines += [
+        "STATUS:CONFIRMED",
+        "TRANSP:OPAQUE",
+        f"URL:{url}",
+        "END:VEVENT",
+    ]
+    return b"".join(_fold(line) for line in lines)
 
 
-def _zone(tzid: str) -> dt.tzinfo:
-    from zoneinfo import ZoneInfo
+def _text(value: str) -> str:
+    """RFC 5545 TEXT: backslash, semicolon, comma and newline escaped; no other controls."""
+    value = "".join(c for c in value if c == "\n" or c >= " " or c == "\t")
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
-    return ZoneInfo(tzid)
+
+def _fold(line: str) -> bytes:
+    """A content line as bytes, folded at 75 octets without splitting a UTF-8 character."""
+    data = line.encode("utf-8")
+    if len(data) <= 75:
+        return data + b"\r\n"
+    parts, start, limit = [], 0, 75
+    while start < len(data):
+        stop = min(start + limit, len(data))
+        while stop < len(data) and data[stop] & 0xC0 == 0x80:  # a continuation byte
+            stop -= 1
+        parts.append(data[start:stop])
+        start, limit = stop, 74  # continuation lines start with a space
+    return b"\r\n ".join(parts) + b"\r\n"
 
 
 @functools.cache

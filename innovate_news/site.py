@@ -18,21 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from . import artefacts, cache, email_web, feeds, ical, output, templating
-from .build import BuildReport, Pool, init_worker, published, worker_cache
+from .build import BuildReport, Pool, init_worker, published, worker_cache, worker_settings
 from .errors import InnovateNewsError
 from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
 from .settings import Settings
 
+Task = tuple[Callable[..., int], tuple[Any, ...]]
 _PAGES_PER_TASK = 500
 # Below this much work, forking workers costs more than it saves.
 _PARALLEL_THRESHOLD = 400
 
 
-def write_pages(out: Path, items: Sequence[tuple[str, list[Any]]]) -> int:
-    """Copy each post's page from the cache into the output folder (runs in a worker)."""
+def write_pages(out: Path, items: Sequence[tuple[str, list[Any], str]]) -> int:
+    """Write each post's page or event calendar from the cache (runs in a worker)."""
     store = worker_cache()
-    for relative, location in items:
-        output.write_bytes(output.inside(out, relative), store.load_part(location, "page"))
+    site = worker_settings().site
+    for relative, location, part in items:
+        data = store.load_part(location, part)
+        if part == "ics":
+            data = _single_calendar(site["title"], site["timezone"], data)
+        output.write_bytes(output.inside(out, relative), data)
     store.close()
     return len(items)
 
@@ -108,15 +113,17 @@ class SiteWriter:
         for page in issues:
             self.write_bytes(page.relative, page.data)
         self.issue_links = [page.link for page in issues]
-        self._pages_and_feeds(chosen)
-        self._calendars(chosen)
+        # The workers write pages and feeds while this process writes the lists and calendar.
+        finish = self._start(self._feed_tasks(chosen) + self._page_tasks(chosen))
+        self._calendar(chosen)
         self._indexes(chosen)
         self._assets()
+        self.report.files_written += finish()
         self._remove_stale()
         output.write_text(self.manifest_path, json.dumps(self.current, sort_keys=True))
 
-    def _pages_and_feeds(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
-        tasks: list[tuple[Callable[..., int], tuple[Any, ...]]] = []
+    def _feed_tasks(self, chosen: list[tuple[str, dict[str, Any]]]) -> list[Task]:
+        tasks: list[Task] = []
         limit = self.settings.site["feed_items"]
         groups: dict[str | None, list[str]] = {None: [key for key, _ in chosen[:limit]]}
         by_key = dict(chosen)
@@ -124,20 +131,25 @@ class SiteWriter:
             groups[kind] = [key for key, meta in chosen if meta["kind"] == kind][:limit]
         for group, keys in groups.items():
             tasks.extend(self._feed_task(group, keys, by_key))
-        pages = [
-            (f"posts/{meta['slug']}/index.html", meta["_pack"])
-            for key, meta in chosen
-            if not self.unchanged(f"posts/{meta['slug']}/index.html", key)
+        return tasks
+
+    def _page_tasks(self, chosen: list[tuple[str, dict[str, Any]]]) -> list[Task]:
+        """Post pages and per-event calendars whose inputs changed, in batches for the workers."""
+        files = []
+        for key, meta in chosen:
+            files.append((f"posts/{meta['slug']}/index.html", key, meta["_pack"], "page"))
+            if meta["event"] is not None:
+                files.append((f"events/{meta['slug']}.ics", key, meta["_pack"], "ics"))
+        todo = [(rel, loc, part) for rel, key, loc, part in files if not self.unchanged(rel, key)]
+        self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
+        return [
+            (write_pages, (self.out, todo[start : start + _PAGES_PER_TASK]))
+            for start in range(0, len(todo), _PAGES_PER_TASK)
         ]
-        for start in range(0, len(pages), _PAGES_PER_TASK):
-            tasks.append((write_pages, (self.out, pages[start : start + _PAGES_PER_TASK])))
-        work = sum(len(args[-1]) for _, args in tasks)
-        self.report.files_written += self._run(tasks, parallel=work >= _PARALLEL_THRESHOLD)
-        self.report.pages_written = len(pages)
 
     def _feed_task(
         self, kind: str | None, keys: list[str], metas: dict[str, dict[str, Any]]
-    ) -> list[tuple[Callable[..., int], tuple[Any, ...]]]:
+    ) -> list[Task]:
         newest = max(
             (dt.datetime.fromisoformat(metas[key]["updated"]) for key in keys),
             default=self.now,  # an empty feed was last updated now (--now keeps it reproducible)
@@ -146,20 +158,24 @@ class SiteWriter:
         folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
         digest.update("\n".join(keys).encode())
-        tasks: list[tuple[Callable[..., int], tuple[Any, ...]]] = []
+        tasks: list[Task] = []
         for fmt, name in feeds.FORMATS.items():
             if not self.unchanged(folder + name, digest.hexdigest()):
                 locations = [metas[key]["_pack"] for key in keys]
                 tasks.append((write_feed, (self.out, folder + name, fmt, data[fmt], locations)))
         return tasks
 
-    def _run(self, tasks: list[tuple[Callable[..., int], tuple[Any, ...]]], parallel: bool) -> int:
-        executor = self.pool.executor() if parallel else None
+    def _start(self, tasks: list[Task]) -> Callable[[], int]:
+        """Hand `tasks` to the workers (or run them here when there is little to do); the
+        returned function waits for them and says how many files they wrote."""
+        work = sum(len(args[-1]) for _, args in tasks)
+        executor = self.pool.executor() if work >= _PARALLEL_THRESHOLD else None
         if executor is None:
             init_worker(self.settings, self.store.folder)
-            return sum(function(*args) for function, args in tasks)
+            done = sum(function(*args) for function, args in tasks)
+            return lambda: done
         futures: list[Future[int]] = [executor.submit(function, *args) for function, args in tasks]
-        return sum(future.result() for future in futures)
+        return lambda: sum(future.result() for future in futures)
 
     def _feed_data(self, kind: str | None, updated: dt.datetime) -> dict[str, feeds.FeedData]:
         site = self.settings.site
@@ -180,16 +196,14 @@ class SiteWriter:
             for fmt, name in feeds.FORMATS.items()
         }
 
-    def _calendars(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+    def _calendar(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+        """events.ics: the events that have not ended yet, soonest first."""
         tzid = self.settings.site["timezone"]
         name = self.settings.site["title"]
         upcoming = []
         for key, meta in chosen:
             info = meta["event"]
-            if info is None:
-                continue
-            self.write_file(f"events/{meta['slug']}.ics", self._calendar_of(meta["_pack"]), key)
-            if dt.datetime.fromisoformat(info["end"] or info["start"]) >= self.now:
+            if info and dt.datetime.fromisoformat(info["end"] or info["start"]) >= self.now:
                 upcoming.append((info["start"], meta["slug"], key, meta["_pack"]))
         upcoming.sort()
         keys = [key for _, _, key, _ in upcoming]
@@ -204,10 +218,6 @@ class SiteWriter:
             return buffer.getvalue()
 
         self.write_file("events.ics", produce, cache.key("\n".join(keys).encode(), "events"))
-
-    def _calendar_of(self, location: list[Any]) -> Callable[[], bytes]:
-        name, tzid = self.settings.site["title"], self.settings.site["timezone"]
-        return lambda: _single_calendar(name, tzid, self.store.load_part(location, "ics"))
 
     def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
         metas = [meta for _, meta in chosen]
