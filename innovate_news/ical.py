@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Iterable
 from typing import IO
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Timezone
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # TEXT may hold tabs and newlines only
 PRODID = "-//The Innovate Project//innovate-news//EN"
 
 
@@ -62,7 +64,7 @@ def vevent(
 
 def _text(value: str) -> str:
     """RFC 5545 TEXT: backslash, semicolon, comma and newline escaped; no other controls."""
-    value = "".join(c for c in value if c == "\n" or c >= " " or c == "\t")
+    value = _CONTROLS.sub("", value)
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 

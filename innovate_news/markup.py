@@ -91,6 +91,8 @@ def render(markdown: str, page_url: str, base_url: str) -> str:
     return sanitise(to_html(markdown), page_url, base_url)
 
 
+_BLOCKQUOTE = re.compile(r"<blockquote>.*?</blockquote>", re.S)
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -104,6 +106,6 @@ def plain_text(html: str) -> str:
 
 def first_paragraph(html: str) -> str:
     """Plain text of the first <p> that is not a blockquote's, or of the whole fragment."""
-    without_quotes = re.sub(r"<blockquote>.*?</blockquote>", "", html, flags=re.S)
-    match = re.search(r"<p>(.*?)</p>", without_quotes, flags=re.S)
+    without_quotes = _BLOCKQUOTE.sub("", html) if "<blockquote" in html else html
+    match = _PARAGRAPH.search(without_quotes)
     return plain_text(match.group(1) if match else without_quotes)
