@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from .errors import InnovateNewsError
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
 
 
 class UnsafePathError(InnovateNewsError):
@@ -39,6 +30,23 @@ def inside(folder: Path, relative: str) -> Path:
     return folder / relative
 
 
+_COUNTER = itertools.count()
+
+
+def _open_temp(path: Path, private: bool) -> tuple[int, str]:
+    """A new temp file beside `path`: a name no other process or thread can hold."""
+    folder = os.path.dirname(path)
+    name = f"{folder}/.{os.path.basename(path)}.{os.getpid()}.{next(_COUNTER)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    # The umask applies to 0666, as for any file; secrets and personal data stay 0600.
+    mode = 0o600 if private else 0o666
+    try:
+        return os.open(name, flags, mode), name
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+        return os.open(name, flags, mode), name
+
+
 @contextlib.contextmanager
 def atomic(
     path: Path, mode: str = "wb", durable: bool = False, private: bool = False
@@ -49,28 +57,47 @@ def atomic(
     fsync for files that must survive a power cut (lists, ledgers), not rebuildable output;
     `private` keeps the file to its owner (secrets, personal data).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temp(path, private)
     try:
-        # mkstemp makes 0600; output is meant to be served, secrets and personal data are not.
-        os.fchmod(fd, 0o600 if private else 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as handle:
             yield handle
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        os.replace(tmp, path)
         if durable:
             _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
+            os.unlink(tmp)
         raise
 
 
+def write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write every byte of `data` to `fd` (`path` names the file, for errors and tests)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_bytes(path: Path, data: bytes, durable: bool = False, private: bool = False) -> None:
-    with atomic(path, durable=durable, private=private) as handle:
-        handle.write(data)
+    """Atomically replace `path` with `data` (the hot path of a build: plain os calls)."""
+    fd, tmp = _open_temp(path, private)
+    try:
+        write_all(fd, data, path)
+        if durable:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def write_text(path: Path, text: str, durable: bool = False, private: bool = False) -> None:

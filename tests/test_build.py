@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,7 +287,17 @@ def test_a_crash_mid_write_leaves_the_old_file_and_no_temp_files(
             else:
                 yield handle
 
+    real_write_all = output.write_all
+
+    def failing_write_all(fd: int, data: bytes, path: Path) -> None:
+        if path == site.resolve() / victim:
+            crashed.append(path)
+            real_write_all(fd, data[: len(before[victim]) // 2], path)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_all(fd, data, path)
+
     monkeypatch.setattr(output, "atomic", failing_atomic)
+    monkeypatch.setattr(output, "write_all", failing_write_all)
     with pytest.raises(OSError, match="No space left"):
         run_build(project)
     assert crashed, f"the build did not write {victim}"
