@@ -55,9 +55,6 @@ def init_worker(settings: Settings, cache_folder: Path, fingerprint: str = "") -
     _WORKER["settings"] = settings
     _WORKER["cache"] = cache.Cache(cache_folder)
     _WORKER["fingerprint"] = fingerprint
-    # Everything loaded so far lives as long as the worker: keep the collector from walking
-    # it again and again while thousands of short-lived markdown tokens come and go.
-    gc.freeze()
 
 
 def worker_settings() -> Settings:
@@ -129,6 +126,10 @@ class Pool:
         if self.workers == 1:
             return None
         if self._executor is None:
+            # What the parent holds now (settings, templates, the cache index) is shared with
+            # the forked workers; freezing it keeps their collector from touching, and so
+            # copying, every one of those pages.
+            gc.freeze()
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=init_worker,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
-from .errors import ContentError, InnovateNewsError, Problem, TemplateError
+from .errors import ContentError, InnovateNewsError, Problem, ProblemsError, TemplateError
 from .issues import Issue
 from .posts import Post, check_unique, parse, sources
 from .settings import Settings
@@ -59,3 +60,17 @@ def check_project(
     from .email_checks import check_issues
 
     return problems + check_issues(settings, loaded, now or dt.datetime.now(dt.UTC), sent)
+
+
+def check_list(settings: Settings, path: Path | None) -> list[Problem]:
+    """The subscriber list's bad rows and duplicates; the default list only if it exists."""
+    from .subscribers import read
+
+    chosen = path or settings.root / settings.email["subscribers"]
+    if path is None and not chosen.exists():
+        return []
+    try:
+        listing = read(chosen)
+    except ProblemsError as exc:
+        return exc.problems
+    return [*listing.problems, *listing.duplicates]

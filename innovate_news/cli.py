@@ -102,22 +102,29 @@ def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | N
 
 @cli.command()
 @click.option("--now", type=DateTimeParam(), help="Check as if it were this time.")
+@click.option(
+    "--subscribers",
+    "subscribers_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also check this subscriber list (default: [email] subscribers, if it exists).",
+)
 @pass_state
-def check(state: State, now: dt.datetime | None) -> None:
-    """Check settings, templates, posts and unsent issues; print each problem as path:line."""
+def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -> None:
+    """Check settings, templates, posts, unsent issues and the list; print path:line problems."""
     try:
         settings = state.settings
     except ProblemsError as exc:
         _print_problems(exc)
         raise click.exceptions.Exit(EXIT_ERROR) from exc
     problems = checks.check_project(settings, now=resolve_now(settings, now))
+    problems += checks.check_list(settings, subscribers_csv)
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         click.echo(f"{len(errors)} problem(s) found.", err=True)
         raise click.exceptions.Exit(EXIT_ERROR)
-    click.echo("All good: settings, templates, posts and unsent issues check out.")
+    click.echo("All good: settings, templates, posts, unsent issues and the list check out.")
 
 
 def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:

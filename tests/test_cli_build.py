@@ -334,3 +334,20 @@ def test_a_bad_now_is_a_usage_error(project: Path, run: Callable[..., Result]) -
     assert result.exit_code == 2
     assert "is not a date or datetime" in result.output
     assert not (project / "site").exists()
+
+
+def test_check_also_checks_the_subscriber_list(project: Path, run: Callable[..., Result]) -> None:
+    example = str(project / "subscribers.example.csv")
+    good = run("check", "--now", "2026-11-25", "--subscribers", example)
+    assert good.exit_code == 0, good.output
+    bad = project / "bad.csv"
+    bad.write_text(
+        "email,name,status\nok@example.org,Ok,subscribed\nnot-an-address,Bad,subscribed\n"
+        "ok@EXAMPLE.org,Again,subscribed\nthird@example.org,Third,sleeping\n",
+        encoding="utf-8",
+    )
+    result = run("check", "--now", "2026-11-25", "--subscribers", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}:3:" in result.stderr  # the invalid address, by row
+    assert f"{bad}:5:" in result.stderr  # the unknown status
+    assert "ok@example.org" in result.stderr.lower()  # the duplicate is reported too
