@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, checks, email_preview, frontmatter
+from . import __version__, checks, frontmatter
 from . import build as build_module
 from . import settings as settings_module
-from .cli_list import SUBSCRIBER_COMMANDS, serve
-from .cli_send import send, status, subscribers
 from .errors import InnovateNewsError, ProblemsError
 from .posts import KINDS
 from .settings import Settings
@@ -37,8 +37,43 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
+def _subscribers_group() -> click.Command:
+    from .cli_list import SUBSCRIBER_COMMANDS
+    from .cli_send import subscribers
+
+    for command in SUBSCRIBER_COMMANDS:
+        subscribers.add_command(command)
+    return subscribers
+
+
+def _attribute(module: str, name: str) -> Callable[[], click.Command]:
+    def load() -> click.Command:
+        command: click.Command = getattr(importlib.import_module(module, __package__), name)
+        return command
+
+    return load
+
+
+# Sending and the list service pull in SMTP, HTTP, SQLite, Flask and the email renderer; a
+# build needs none of them, so those commands are imported only when they are run.
+LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "send": _attribute(".cli_send", "send"),
+    "status": _attribute(".cli_send", "status"),
+    "subscribers": _subscribers_group,
+    "serve": _attribute(".cli_list", "serve"),
+}
+
+
 class Group(click.Group):
-    """Turns the library's errors into click's, in one place."""
+    """Turns the library's errors into click's, in one place; loads heavy commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            self.add_command(LAZY_COMMANDS[name](), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -154,6 +189,8 @@ def preview(
     now: dt.datetime | None,
 ) -> None:
     """Write one recipient's copy of ISSUE (a path, a slug or "latest") as .html, .txt, .eml."""
+    from . import email_preview  # the email renderer, only when an email is rendered
+
     settings = state.settings
     result = email_preview.write_preview(
         settings, issue, out, as_email, topics, resolve_now(settings, now)
@@ -171,14 +208,6 @@ def preview(
 def _print_problems(exc: ProblemsError) -> None:
     for problem in exc.problems:
         click.echo(str(problem), err=True)
-
-
-cli.add_command(send)
-cli.add_command(status)
-cli.add_command(subscribers)
-cli.add_command(serve)
-for _command in SUBSCRIBER_COMMANDS:
-    subscribers.add_command(_command)
 
 
 def main() -> None:
