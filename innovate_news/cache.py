@@ -128,6 +128,18 @@ class Cache:
         index = _PARTS.index(part)
         return os.pread(self._fd(name), sizes[index], offset + sum(sizes[:index]))
 
+    def copy_part(self, location: list[Any], part: str, out_fd: int) -> None:
+        """Append one artefact to an open file in the kernel, without reading it into Python:
+        a feed of 10,000 entries is mostly this."""
+        name, offset, *sizes = location
+        index = _PARTS.index(part)
+        start, left = offset + sum(sizes[:index]), sizes[index]
+        while left:
+            sent = os.sendfile(out_fd, self._fd(name), start, left)
+            if sent == 0:
+                raise CacheDamagedError(f"the build cache in {self.folder} is truncated")
+            start, left = start + sent, left - sent
+
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
@@ -198,21 +198,13 @@ JSON_FIRST, JSON_SEPARATOR = b"\n    ", b",\n    "
 _FRAMES = {"rss": rss_frame, "atom": atom_frame, "json": json_frame}
 
 
-class FeedStream:
-    """One feed file in one format, written as entries arrive: frame head, entries, frame tail."""
+def frame(fmt: str, feed: FeedData) -> tuple[bytes, bytes]:
+    """A feed file's head and tail in `fmt`; its entries go between them."""
+    return _FRAMES[fmt](feed)
 
-    def __init__(self, handle: IO[bytes], fmt: str, feed: FeedData):
-        self.handle = handle
-        self.fmt = fmt
-        head, self.tail = _FRAMES[fmt](feed)
-        handle.write(head)
-        self.count = 0
 
-    def send(self, fragment: bytes) -> None:
-        if self.fmt == "json":
-            self.handle.write(JSON_SEPARATOR if self.count else JSON_FIRST)
-        self.handle.write(fragment)
-        self.count += 1
-
-    def close(self) -> None:
-        self.handle.write(self.tail)
+def separator(fmt: str, index: int) -> bytes:
+    """What goes before the entry at `index` (JSON's items are a comma-separated array)."""
+    if fmt != "json":
+        return b""
+    return JSON_SEPARATOR if index else JSON_FIRST

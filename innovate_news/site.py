@@ -45,13 +45,23 @@ def write_pages(out: Path, items: Sequence[tuple[str, list[Any], str]]) -> int:
 def write_feed(
     out: Path, relative: str, fmt: str, data: feeds.FeedData, locations: Sequence[list[Any]]
 ) -> int:
-    """Stream one feed file from the cached entries (runs in a worker, one task per file)."""
+    """Stream one feed file from the cached entries (runs in a worker, one task per file).
+
+    Entries go from the cache's packs to the file inside the kernel (sendfile): a site-wide
+    feed of every post is tens of megabytes that Python never needs to hold.
+    """
     store = worker_cache()
-    with output.atomic(output.inside(out, relative)) as handle:
-        stream = feeds.FeedStream(handle, fmt, data)
-        for location in locations:
-            stream.send(store.load_part(location, fmt))
-        stream.close()
+    head, tail = feeds.frame(fmt, data)
+    handle_path = output.inside(out, relative)
+    with output.atomic(handle_path) as handle:
+        handle.write(head)
+        handle.flush()
+        fd = handle.fileno()
+        for index, location in enumerate(locations):
+            if fmt == "json":
+                output.write_all(fd, feeds.separator(fmt, index), handle_path)
+            store.copy_part(location, fmt, fd)
+        output.write_all(fd, tail, handle_path)
     store.close()
     return 1
 
