@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,10 +41,18 @@ def hold(folder: Path, issue: str) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def _holder(path: Path) -> str:
-    """Who holds a lock file, as far as it says."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return f"pid {info['pid']} on {info['host']} (since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def _holder(path: Path, patience: float = 1.0) -> str:
+    """Who holds a lock file, as far as it says.
+
+    The holder writes its name just after taking the lock, so a run that arrives in between
+    finds the file empty: it waits a moment (bounded) for the name before giving up on it.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            return f"pid {info['pid']} on {info['host']} (since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "another process"
+            time.sleep(0.01)
