@@ -34,16 +34,23 @@ _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
 
 
 @functools.cache
-def _parser() -> MarkdownIt:
+def _parser(extended: bool) -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "typographer": False})
-    md.enable("table").enable("strikethrough")
-    md.use(footnote_plugin)
+    if extended:
+        md.enable("table").enable("strikethrough")
+        md.use(footnote_plugin)
     return md
+
+
+# Without these the table, strikethrough and footnote rules cannot match, so plain CommonMark
+# gives the same HTML and skips trying them at every line and character (most posts).
+_EXTENSION_MARKS = ("|", "~~", "[^", "^[")
 
 
 def to_html(markdown: str) -> str:
     """Render markdown to HTML, not yet sanitised."""
-    html: str = _parser().render(markdown)
+    extended = any(mark in markdown for mark in _EXTENSION_MARKS)
+    html: str = _parser(extended).render(markdown)
     return html
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import REPO
 from lxml import html as lxml_html
 
 from innovate_news import markup
@@ -130,3 +131,19 @@ def test_first_paragraph_skips_blockquotes_and_markup() -> None:
 
 def test_plain_text_collapses_whitespace_and_entities() -> None:
     assert markup.plain_text("<p>a&amp;b\n  <em>c</em></p>") == "a&b c"
+
+
+def test_plain_commonmark_is_used_only_where_it_gives_the_same_html() -> None:
+    samples = [path.read_text(encoding="utf-8") for path in sorted((REPO / "posts").glob("*.md"))]
+    samples += [
+        "# Title\n\nA paragraph with *emphasis*, `code` and a [link](https://example.org).\n",
+        "- a list\n- of items\n\n> a quote\n\n    indented code\n",
+        "Text with a caret^ and a tilde~ and brackets [like this].\n",
+    ]
+    plain = [s for s in samples if not any(m in s for m in markup._EXTENSION_MARKS)]
+    assert len(plain) >= 3
+    for sample in plain:
+        assert markup._parser(True).render(sample) == markup._parser(False).render(sample)
+    extended = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~ and a note[^1]\n\n[^1]: The note.\n"
+    html = markup.to_html(extended)
+    assert "<table>" in html and "<s>gone</s>" in html and "footnote" in html
