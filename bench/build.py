@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# Python puts this folder first on the path when a script here runs; bench/email.py would then
+# shadow the standard library's email package. Keep the folder, but after the stdlib.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.append(str(HERE))
 
 import corpus  # noqa: E402 - the benchmark's own helpers, beside this file
 from measure import Run, run  # noqa: E402
