@@ -11,9 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Any
 
-from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
@@ -56,43 +56,56 @@ class FeedData:
     icon: str | None = None
 
 
-def _entry(data: EntryData) -> FeedEntry:
-    entry = FeedEntry()
-    entry.id(data.id)
-    entry.guid(data.id, permalink=False)
-    entry.title(data.title)
-    entry.link(href=data.url, rel="alternate", type="text/html")
-    entry.published(data.published)
-    entry.updated(data.updated)
-    entry.content(data.html, type="html")
-    entry.summary(data.summary)
-    for name in data.authors:
-        entry.author(name=name)
-    for tag in data.tags:
-        entry.category(term=tag)
-    return entry
+_CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
+_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 
 
 def fragments(data: EntryData) -> dict[str, bytes]:
-    """One post's entry in every format, from a single feedgen entry."""
-    entry = _entry(data)
-    return {"rss": rss_item(data, entry), "atom": atom_entry(data, entry), "json": json_item(data)}
+    """One post's entry in every format, serialised once and cached by the build."""
+    return {"rss": rss_item(data), "atom": atom_entry(data), "json": json_item(data)}
 
 
-def rss_item(data: EntryData, entry: FeedEntry | None = None) -> bytes:
+def _add(parent: Any, tag: str, text: str | None = None, **attributes: str) -> Any:
+    element = etree.SubElement(parent, tag, attributes)
+    element.text = text
+    return element
+
+
+# Entries are built with lxml, element for element as feedgen's FeedEntry writes them: the
+# documents around them still come from FeedGenerator (see *_frame), but going through
+# FeedEntry's setters for each of thousands of posts was a tenth of a build's rendering time.
+def rss_item(data: EntryData) -> bytes:
     """The <item> of one post: guid, pubDate, the summary as description, content:encoded."""
-    element = (entry or _entry(data)).rss_entry()
-    for author in element.findall("author"):
-        element.remove(author)  # RSS <author> must be an email address; Atom/JSON carry names
+    item = etree.Element("item")
+    _add(item, "title", data.title)
+    _add(item, "link", data.url)
+    _add(item, "description", data.summary)
+    _add(item, _CONTENT, data.html)
+    _add(item, "guid", data.id, isPermaLink="false")
+    for tag in data.tags:
+        _add(item, "category", tag)
+    _add(item, "pubDate", format_datetime(data.published))
+    # RSS <author> must be an email address; names go in dc:creator (Atom and JSON carry them).
     for name in data.authors:
-        creator = etree.SubElement(element, "{http://purl.org/dc/elements/1.1/}creator")
-        creator.text = name
-    return _serialise(element)
+        _add(item, _CREATOR, name)
+    return _serialise(item)
 
 
-def atom_entry(data: EntryData, entry: FeedEntry | None = None) -> bytes:
-    element = (entry or _entry(data)).atom_entry()
-    return _serialise(element)
+def atom_entry(data: EntryData) -> bytes:
+    """The <entry> of one post, in the feed's default (Atom) namespace."""
+    entry = etree.Element("entry")
+    _add(entry, "id", data.id)
+    _add(entry, "title", data.title)
+    _add(entry, "updated", data.updated.isoformat())
+    for name in data.authors:
+        _add(_add(entry, "author"), "name", name)
+    _add(entry, "content", data.html, type="html")
+    _add(entry, "link", href=data.url, rel="alternate", type="text/html")
+    _add(entry, "summary", data.summary)
+    for tag in data.tags:
+        _add(entry, "category", term=tag)
+    _add(entry, "published", data.published.isoformat())
+    return _serialise(entry)
 
 
 def json_item(data: EntryData) -> bytes:
