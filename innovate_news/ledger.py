@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import issue_lock
+from .database import Database
 from .errors import LedgerError
 from .providers.base import Receipt, redact
 from .settings import Settings
@@ -88,62 +87,17 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
-class Ledger:
+class Ledger(Database):
     """One SQLite database, safe to share between the threads of one sender."""
 
+    what = "the ledger"
+
     def __init__(self, path: Path, durable: bool = False):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: each commit reaches the OS before the hand-over it guards, so a
-            # killed process loses nothing; FULL would add an fsync per message (~4 ms here),
-            # capping a send at ~200 messages a second for the power-cut case alone.
-            # `durable` (the list service): a request is answered only once its change is on disk.
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open the ledger {path}: {exc}") from exc
-        self._lock = threading.Lock()
+        super().__init__(path, SCHEMA, durable)
 
     @classmethod
     def open(cls, settings: Settings) -> Ledger:
         return cls(settings.folder("state") / FILE_NAME)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed on leaving the block."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"the ledger {self.path} could not be written: {exc}") from exc
-
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise LedgerError(f"the ledger {self.path} could not be read: {exc}") from exc
 
     def lock(self, issue: str) -> contextlib.AbstractContextManager[None]:
         """Hold the send lock of `issue` (see issue_lock); a second holder fails at once."""

@@ -7,16 +7,12 @@ person is erased; unconfirmed ones are dropped once their link has expired.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import LedgerError
+from .database import Database
 from .settings import Settings
 
 FILE_NAME = "signups.sqlite3"
@@ -66,58 +62,20 @@ def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class Signups:
+class Signups(Database):
     """The sign-up database; one connection shared by the threads of one server."""
 
+    what = "the sign-up database"
+
     def __init__(self, path: Path):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a sign-up is acknowledged on disk
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open the sign-up database {path}: {exc}") from exc
-        self._lock = threading.Lock()
+        super().__init__(path, SCHEMA, durable=True)  # a sign-up is acknowledged on disk
 
     @classmethod
     def open(cls, settings: Settings) -> Signups:
         return cls(settings.folder("state") / FILE_NAME)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Signups:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"the sign-up database {self.path} failed: {exc}") from exc
-
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[Signup]:
-        with self._lock:
-            try:
-                rows = self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise LedgerError(f"the sign-up database {self.path} failed: {exc}") from exc
-        return [Signup(*row) for row in rows]
+        return [Signup(*row) for row in self._read(sql, params)]  # type: ignore[arg-type]
 
     def allow(self, client: str, now: dt.datetime, limit: int) -> bool:
         """Count one sign-up request from `client`; False when it is over `limit` an hour."""
