@@ -61,6 +61,20 @@ class Document:
     def error(self, key: str | None, message: str) -> Problem:
         return Problem(self.path, self.line_of(key) if key else 1, message)
 
+    def text(self, key: str, problems: list[Problem], required: bool, hint: str = "") -> str | None:
+        """A field's non-empty text, stripped (numbers read as text); else a problem and None."""
+        value = self.meta.get(key)
+        if value is None:
+            if required:
+                problems.append(self.error(None, f"missing required field {key!r}{hint}"))
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(self.error(key, f"{key} must be non-empty text"))
+            return None
+        return value.strip()
+
 
 def decode(path: Path, data: bytes) -> str:
     """UTF-8 text (a BOM tolerated), or a ContentError naming the line of the first bad byte."""

@@ -84,17 +84,9 @@ def parse_issue(path: Path, data: bytes, settings: Settings) -> Issue:
 def _single_line(
     doc: frontmatter.Document, key: str, problems: list[Problem], required: bool
 ) -> str | None:
-    value = doc.meta.get(key)
-    if value is None:
-        if required:
-            problems.append(doc.error(None, f"missing required field {key!r}; add {key}: ..."))
+    text = doc.text(key, problems, required, hint=f"; add {key}: ...")
+    if text is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        problems.append(doc.error(key, f"{key} must be non-empty text"))
-        return None
-    text = value.strip()
     # The subject becomes a header: a line break there could inject headers of its own.
     if any(c in text for c in "\r\n\x00"):
         problems.append(doc.error(key, f"{key} must be one line (no line breaks or NUL)"))

@@ -140,21 +140,16 @@ def parse(path: Path, data: bytes, zone: ZoneInfo, default_author: str) -> Post:
     return post
 
 
-def _text(doc: frontmatter.Document, key: str, problems: list[Problem], required: bool) -> Any:
-    value = doc.meta.get(key)
-    if value is None:
-        if required:
-            problems.append(doc.error(None, f"missing required field {key!r}"))
+def _text(
+    doc: frontmatter.Document, key: str, problems: list[Problem], required: bool
+) -> str | None:
+    text = doc.text(key, problems, required)
+    if text is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        problems.append(doc.error(key, f"{key} must be non-empty text"))
-        return None
-    if "\x00" in value:
+    if "\x00" in text:
         problems.append(doc.error(key, f"{key} contains a NUL character"))
         return None
-    return " ".join(value.split()) if key == "title" else value.strip()
+    return " ".join(text.split()) if key == "title" else text
 
 
 def _date(
