@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -239,7 +238,3 @@ def jsonld(settings: Settings, post: Post, meta: dict[str, Any]) -> dict[str, An
     if event.booking_url:
         data["offers"] = {"@type": "Offer", "url": event.booking_url}
     return data
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value)

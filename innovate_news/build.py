@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class BuildReport:
     files_written: int = 0
     removed: int = 0
     seconds: float = 0.0
-    warnings: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -112,16 +112,6 @@ class Cache:
         write_bytes(self.folder / "packs" / f"{name}.pack", b"".join(chunks))
         return locations
 
-    def load(self, location: list[Any]) -> dict[str, bytes]:
-        """One post's artefacts, read from its pack with a single pread."""
-        name, offset, *sizes = location
-        data = os.pread(self._fd(name), sum(sizes), offset)
-        out, start = {}, 0
-        for part, size in zip(_PARTS, sizes, strict=True):
-            out[part] = data[start : start + size]
-            start += size
-        return out
-
     def load_part(self, location: list[Any], part: str) -> bytes:
         """Just one of a post's artefacts (a feed needs only its own format)."""
         name, offset, *sizes = location

@@ -426,8 +426,3 @@ def _line_of(text: str, table: str | None, key: str | None) -> int | None:
         if in_table and key is not None and re.match(rf"^\s*\"?{re.escape(key)}\"?\s*=", line):
             return number
     return None
-
-
-def fingerprint_of(settings: Settings) -> str:
-    """A digest of the settings that output depends on (the whole file, to be safe)."""
-    return settings.fingerprint

@@ -88,7 +88,7 @@ class SiteWriter:
             settings.folder("state") / "manifests" / (cache.key(str(out).encode(), "m") + ".json")
         )
         self.previous = self._load_manifest()
-        self.fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
+        self.fingerprint = pool.fingerprint  # of settings and templates, hashed once a build
         self.current: dict[str, str] = {}
         self.issue_links: list[dict[str, str]] = []
 
