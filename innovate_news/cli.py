@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from . import __version__, checks, frontmatter
+from . import __version__, frontmatter
 from . import build as build_module
 from . import settings as settings_module
 from .errors import InnovateNewsError, ProblemsError
@@ -151,6 +151,8 @@ def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -
     except ProblemsError as exc:
         _print_problems(exc)
         raise click.exceptions.Exit(EXIT_ERROR) from exc
+    from . import checks  # it brings in the email stack, which other commands do without
+
     problems = checks.check_project(settings, now=resolve_now(settings, now))
     problems += checks.check_list(settings, subscribers_csv)
     for problem in problems:

@@ -12,11 +12,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 from markupsafe import escape
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
 
 GENERATOR = "innovate-news"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -108,7 +110,14 @@ def atom_entry(data: EntryData) -> bytes:
     return _serialise(entry)
 
 
+# A JSON entry is kept with the separator that goes before it in the items array, so a feed's
+# entries can be copied back to back; the first entry of a feed is written without its comma.
+JSON_FIRST, JSON_SEPARATOR = b"\n    ", b",\n    "
+LEAD = {"rss": 0, "atom": 0, "json": len(JSON_SEPARATOR) - len(JSON_FIRST)}
+
+
 def json_item(data: EntryData) -> bytes:
+    """One post's item, led by the separator that goes before it in the items array."""
     item: dict[str, Any] = {
         "id": data.id,
         "url": data.url,
@@ -126,7 +135,7 @@ def json_item(data: EntryData) -> bytes:
     if data.extension:
         item["_innovate_news"] = dict(data.extension)
     # No indent: json's C encoder only runs for compact output, and feed readers don't care.
-    return json.dumps(item, ensure_ascii=False).encode()
+    return JSON_SEPARATOR + json.dumps(item, ensure_ascii=False).encode()
 
 
 NAMESPACES = {
@@ -148,6 +157,9 @@ def _serialise(element: Any) -> bytes:
 
 
 def _generator(feed: FeedData, self_url: str) -> FeedGenerator:
+    # Imported here: the build keeps frames in its cache, so most builds never need feedgen.
+    from feedgen.feed import FeedGenerator
+
     fg = FeedGenerator()
     fg.id(feed.home_url)
     fg.title(feed.title)
@@ -187,7 +199,7 @@ def atom_frame(feed: FeedData) -> tuple[bytes, bytes]:
 
 
 def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
-    """JSON Feed 1.1's top level, split where the items go (items are joined by JSON_SEPARATOR)."""
+    """JSON Feed 1.1's top level, split where the items go."""
     top: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
         "title": feed.title,
@@ -205,19 +217,9 @@ def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
     return header.encode() + b',\n  "items": [', b"\n  ]\n}\n"
 
 
-JSON_FIRST, JSON_SEPARATOR = b"\n    ", b",\n    "
-
-
 _FRAMES = {"rss": rss_frame, "atom": atom_frame, "json": json_frame}
 
 
 def frame(fmt: str, feed: FeedData) -> tuple[bytes, bytes]:
     """A feed file's head and tail in `fmt`; its entries go between them."""
     return _FRAMES[fmt](feed)
-
-
-def separator(fmt: str, index: int) -> bytes:
-    """What goes before the entry at `index` (JSON's items are a comma-separated array)."""
-    if fmt != "json":
-        return b""
-    return JSON_SEPARATOR if index else JSON_FIRST

@@ -6,17 +6,19 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable
-from typing import IO
 from zoneinfo import ZoneInfo
-
-from icalendar import Calendar, Timezone
 
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # TEXT may hold tabs and newlines only
 PRODID = "-//The Innovate Project//innovate-news//EN"
 
 
+Frame = tuple[bytes, bytes]
+
+
 @functools.cache
 def _timezone_block(tzid: str) -> bytes:
+    from icalendar import Timezone  # only when a frame is made, not on every build
+
     # Covers every year an event could plausibly fall in; computing it is slow, so once a run.
     zone = Timezone.from_tzid(tzid, first_date=dt.date(1990, 1, 1), last_date=dt.date(2060, 1, 1))
     data: bytes = zone.to_ical()
@@ -84,8 +86,13 @@ def _fold(line: str) -> bytes:
 
 
 @functools.cache
-def _calendar_frame(name: str, tzid: str, description: str) -> tuple[bytes, bytes]:
-    """VCALENDAR's head (with METHOD:PUBLISH and the VTIMEZONE) and tail, made once a run."""
+def frame(name: str, tzid: str, description: str = "") -> Frame:
+    """VCALENDAR's head (with METHOD:PUBLISH and the VTIMEZONE) and tail.
+
+    The build keeps frames in its cache: icalendar is imported only when one is new.
+    """
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -99,12 +106,7 @@ def _calendar_frame(name: str, tzid: str, description: str) -> tuple[bytes, byte
     return head + _timezone_block(tzid), b"END:VCALENDAR" + tail
 
 
-def write_calendar(
-    handle: IO[bytes], name: str, tzid: str, events: Iterable[bytes], description: str = ""
-) -> None:
-    """A VCALENDAR with METHOD:PUBLISH, the VTIMEZONE, then each cached VEVENT."""
-    head, tail = _calendar_frame(name, tzid, description)
-    handle.write(head)
-    for event in events:
-        handle.write(event)
-    handle.write(tail)
+def document(calendar_frame: Frame, events: Iterable[bytes]) -> bytes:
+    """A VCALENDAR: the frame's head (METHOD:PUBLISH, the VTIMEZONE), each VEVENT, its tail."""
+    head, tail = calendar_frame
+    return b"".join([head, *events, tail])

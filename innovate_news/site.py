@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import artefacts, cache, email_web, feeds, ical, output, templating
-from .build import BuildReport, Pool, init_worker, published, worker_cache, worker_settings
+from . import artefacts, cache, feeds, ical, output, templating
+from .build import BuildReport, Pool, published, worker_cache
 from .errors import InnovateNewsError
 from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Task = tuple[Callable[..., int], tuple[Any, ...]]
 _PAGES_PER_TASK = 500
@@ -29,21 +31,22 @@ _PAGES_PER_TASK = 500
 _PARALLEL_THRESHOLD = 400
 
 
-def write_pages(out: Path, items: Sequence[tuple[str, list[Any], str]]) -> int:
+def write_pages(
+    out: Path, calendar: ical.Frame, items: Sequence[tuple[str, list[Any], str]]
+) -> int:
     """Write each post's page or event calendar from the cache (runs in a worker)."""
     store = worker_cache()
-    site = worker_settings().site
     for relative, location, part in items:
         data = store.load_part(location, part)
         if part == "ics":
-            data = _single_calendar(site["title"], site["timezone"], data)
+            data = ical.document(calendar, [data])
         output.write_bytes(output.inside(out, relative), data)
     store.close()
     return len(items)
 
 
 def write_feed(
-    out: Path, relative: str, fmt: str, data: feeds.FeedData, locations: Sequence[list[Any]]
+    out: Path, relative: str, fmt: str, frame: tuple[bytes, bytes], locations: list[list[Any]]
 ) -> int:
     """Stream one feed file from the cached entries (runs in a worker, one task per file).
 
@@ -51,16 +54,13 @@ def write_feed(
     feed of every post is tens of megabytes that Python never needs to hold.
     """
     store = worker_cache()
-    head, tail = feeds.frame(fmt, data)
+    head, tail = frame
     handle_path = output.inside(out, relative)
     with output.atomic(handle_path) as handle:
         handle.write(head)
         handle.flush()
         fd = handle.fileno()
-        for index, location in enumerate(locations):
-            if fmt == "json":
-                output.write_all(fd, feeds.separator(fmt, index), handle_path)
-            store.copy_part(location, fmt, fd)
+        store.copy_parts(locations, fmt, fd, lead=feeds.LEAD[fmt])
         output.write_all(fd, tail, handle_path)
     store.close()
     return 1
@@ -89,8 +89,12 @@ class SiteWriter:
         )
         self.previous = self._load_manifest()
         self.fingerprint = pool.fingerprint  # of settings and templates, hashed once a build
+        # What a feed's or calendar's frame is made from, besides its own fields.
+        self.frame_salt = self.fingerprint + cache.installed("feedgen", "icalendar")
         self.current: dict[str, str] = {}
         self.issue_links: list[dict[str, str]] = []
+        self._waits: list[Callable[[], int]] = []
+        self._listings: dict[str, set[str]] = {}
 
     def _load_manifest(self) -> dict[str, str]:
         try:
@@ -102,8 +106,27 @@ class SiteWriter:
     def unchanged(self, relative: str, key: str) -> bool:
         """Record `relative` as produced from `key`; true when the file on disk already is."""
         self.current[relative] = key
-        target = f"{self.out}/{relative}"
-        return self.previous.get(relative) == key and os.path.exists(target)  # noqa: PTH110 - hot
+        return self.previous.get(relative) == key and self._present(relative)
+
+    def _present(self, relative: str) -> bool:
+        """Whether a file the last build wrote is still there, to write again what was removed
+        by hand. One listing per folder rather than a stat per file, which for 10,000 pages
+        took longer than the rest of a warm build's bookkeeping: a page (`x/slug/index.html`)
+        counts as present while its folder is."""
+        parts = relative.split("/")
+        if len(parts) > 2 and relative.endswith("/index.html"):
+            parts = parts[:2]
+        if len(parts) > 2:
+            return os.path.exists(f"{self.out}/{relative}")  # noqa: PTH110 - deep static files
+        folder, name = ("", parts[0]) if len(parts) == 1 else parts
+        listing = self._listings.get(folder)
+        if listing is None:
+            try:
+                with os.scandir(f"{self.out}/{folder}") as entries:
+                    listing = self._listings[folder] = {entry.name for entry in entries}
+            except (FileNotFoundError, NotADirectoryError):
+                listing = self._listings[folder] = set()
+        return name in listing
 
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
         if self.unchanged(relative, key):
@@ -114,23 +137,49 @@ class SiteWriter:
     def write_bytes(self, relative: str, data: bytes) -> None:
         self.write_file(relative, lambda: data, cache.key(data, "content"))
 
-    def write(self, metas: dict[str, dict[str, Any]]) -> None:
+    def start(self, metas: dict[str, dict[str, Any]]) -> None:
+        """Hand the feeds and pages to the workers, then write the lists and calendars here.
+
+        The workers may still be writing on return; `finish` waits for them.
+        """
         self.out.mkdir(parents=True, exist_ok=True)
         chosen = published(metas, self.now)
         self.report.published = len(chosen)
         # Issues are checked against the posts before anything is written.
-        issues = email_web.issue_pages(self.settings, metas.values(), self.now)
+        issues = self._issue_pages(metas)
         for page in issues:
             self.write_bytes(page.relative, page.data)
         self.issue_links = [page.link for page in issues]
-        # The workers write pages and feeds while this process writes the lists and calendar.
-        finish = self._start(self._feed_tasks(chosen) + self._page_tasks(chosen))
+        # Feeds first: streaming them is the longest part of a warm build.
+        self._waits.append(self._start(self._feed_tasks(chosen)))
+        self._waits.append(self._start(self._page_tasks(chosen)))
         self._calendar(chosen)
         self._indexes(chosen)
         self._assets()
-        self.report.files_written += finish()
+
+    def finish(self) -> None:
+        """Wait for the workers, remove what is no longer built, record what now is."""
+        self.report.files_written += sum(wait() for wait in self._waits)
+        self._waits.clear()
         self._remove_stale()
         output.write_text(self.manifest_path, json.dumps(self.current, sort_keys=True))
+
+    def _issue_pages(self, metas: dict[str, dict[str, Any]]) -> list[Any]:
+        folder = self.settings.folder("issues")
+        if not folder.is_dir() or not any(folder.glob("*.md")):
+            return []  # a site without issues never imports the email stack
+        from . import email_web
+
+        return email_web.issue_pages(self.settings, metas.values(), self.now)
+
+    def _frame(self, what: tuple[Any, ...], make: Callable[[], tuple[bytes, bytes]]) -> ical.Frame:
+        return self.store.frame(cache.key(repr(what).encode(), self.frame_salt), make)
+
+    def _calendar_frame(self, name: str, description: str = "") -> ical.Frame:
+        tzid = self.settings.site["timezone"]
+        return self._frame(
+            ("calendar", name, tzid, description), lambda: ical.frame(name, tzid, description)
+        )
 
     def _feed_tasks(self, chosen: list[tuple[str, dict[str, Any]]]) -> list[Task]:
         tasks: list[Task] = []
@@ -152,18 +201,22 @@ class SiteWriter:
                 files.append((f"events/{meta['slug']}.ics", key, meta["_pack"], "ics"))
         todo = [(rel, loc, part) for rel, key, loc, part in files if not self.unchanged(rel, key)]
         self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
+        calendar = (b"", b"")
+        if any(part == "ics" for _, _, part in todo):
+            calendar = self._calendar_frame(self.settings.site["title"])
         return [
-            (write_pages, (self.out, todo[start : start + _PAGES_PER_TASK]))
+            (write_pages, (self.out, calendar, todo[start : start + _PAGES_PER_TASK]))
             for start in range(0, len(todo), _PAGES_PER_TASK)
         ]
 
     def _feed_task(
         self, kind: str | None, keys: list[str], metas: dict[str, dict[str, Any]]
     ) -> list[Task]:
-        newest = max(
-            (dt.datetime.fromisoformat(metas[key]["updated"]) for key in keys),
-            default=self.now,  # an empty feed was last updated now (--now keeps it reproducible)
-        )
+        # An empty feed was last updated now (--now keeps it reproducible).
+        newest = self.now
+        if keys:
+            last = max((metas[key] for key in keys), key=_updated)
+            newest = dt.datetime.fromisoformat(last["updated"])
         data = self._feed_data(kind, newest)
         folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
@@ -172,16 +225,21 @@ class SiteWriter:
         for fmt, name in feeds.FORMATS.items():
             if not self.unchanged(folder + name, digest.hexdigest()):
                 locations = [metas[key]["_pack"] for key in keys]
-                tasks.append((write_feed, (self.out, folder + name, fmt, data[fmt], locations)))
+                frame = self._frame(
+                    ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt])
+                )
+                tasks.append((write_feed, (self.out, folder + name, fmt, frame, locations)))
         return tasks
 
     def _start(self, tasks: list[Task]) -> Callable[[], int]:
         """Hand `tasks` to the workers (or run them here when there is little to do); the
-        returned function waits for them and says how many files they wrote."""
+        returned function waits for them and says how many files they wrote. Each task's
+        last argument is its list of items, which says how much work it is."""
         work = sum(len(args[-1]) for _, args in tasks)
+        if not tasks:
+            return lambda: 0
         executor = self.pool.executor() if work >= _PARALLEL_THRESHOLD else None
         if executor is None:
-            init_worker(self.settings, self.store.folder)
             done = sum(function(*args) for function, args in tasks)
             return lambda: done
         futures: list[Future[int]] = [executor.submit(function, *args) for function, args in tasks]
@@ -208,24 +266,20 @@ class SiteWriter:
 
     def _calendar(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
         """events.ics: the events that have not ended yet, soonest first."""
-        tzid = self.settings.site["timezone"]
-        name = self.settings.site["title"]
-        upcoming = []
-        for key, meta in chosen:
-            info = meta["event"]
-            if info and dt.datetime.fromisoformat(info["end"] or info["start"]) >= self.now:
-                upcoming.append((info["start"], meta["slug"], key, meta["_pack"]))
+        now = self.now.timestamp()
+        upcoming = [
+            (meta["starts"], meta["slug"], key, meta["_pack"])
+            for key, meta in chosen
+            if meta["ends"] is not None and meta["ends"] >= now
+        ]
         upcoming.sort()
         keys = [key for _, _, key, _ in upcoming]
-        locations = [location for _, _, _, location in upcoming]
 
         def produce() -> bytes:
-            buffer = io.BytesIO()
-            events = (self.store.load_part(location, "ics") for location in locations)
-            ical.write_calendar(
-                buffer, f"{name}: events", tzid, events, self.settings.site["description"]
-            )
-            return buffer.getvalue()
+            site = self.settings.site
+            calendar = self._calendar_frame(f"{site['title']}: events", site["description"])
+            events = [self.store.load_part(location, "ics") for _, _, _, location in upcoming]
+            return ical.document(calendar, events)
 
         self.write_file("events.ics", produce, cache.key("\n".join(keys).encode(), "events"))
 
@@ -305,17 +359,12 @@ class SiteWriter:
                         target.parent.rmdir()  # only succeeds when empty
 
 
-def _single_calendar(name: str, tzid: str, vevent: bytes) -> bytes:
-    buffer = io.BytesIO()
-    ical.write_calendar(buffer, name, tzid, [vevent])
-    return buffer.getvalue()
+def _updated(meta: dict[str, Any]) -> float:
+    return float(meta["updated_ts"])
 
 
 def upcoming(metas: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
     """Events that have not ended yet, soonest first."""
-    chosen = [
-        m
-        for m in metas
-        if m["event"] and dt.datetime.fromisoformat(m["event"]["end"] or m["event"]["start"]) >= now
-    ]
-    return sorted(chosen, key=lambda m: m["event"]["start"])
+    moment = now.timestamp()
+    chosen = [m for m in metas if m["ends"] is not None and m["ends"] >= moment]
+    return sorted(chosen, key=lambda m: (m["starts"], m["slug"]))

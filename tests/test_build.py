@@ -163,6 +163,20 @@ def test_warm_rebuild_renders_only_what_changed(project: Path) -> None:
     assert b"Context matters." in (project / "site" / "feed.xml").read_bytes()
 
 
+def test_files_removed_by_hand_are_written_again(project: Path) -> None:
+    run_build(project)
+    site = project / "site"
+    before = snapshot(site)
+    shutil.rmtree(site / "posts" / "why-extra-familial-harm")
+    for name in ("feed.xml", "blog/atom.xml", "events.ics", "posts/index.html", "style.css"):
+        (site / name).unlink()
+    shutil.rmtree(site / "events")
+    report = run_build(project)
+    assert report.rendered == 0
+    assert snapshot(site) == before
+    assert run_build(project).files_written == 0
+
+
 def test_a_settings_change_renders_every_post(project: Path) -> None:
     run_build(project)
     edit(project / "innovate-news.toml", 'title = "The Innovate Project"', 'title = "Innovate"')
