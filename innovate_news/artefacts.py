@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +73,7 @@ def event_html(post: Post) -> str:
 def metadata(settings: Settings, post: Post, summary: str) -> dict[str, Any]:
     """The JSON-friendly facts about a post that index pages, calendars and emails use."""
     event = post.event
+    listed = json.dumps([post.slug, post.title, post.date.isoformat(), post.kind])
     return {
         "slug": post.slug,
         "kind": post.kind,
@@ -82,6 +85,8 @@ def metadata(settings: Settings, post: Post, summary: str) -> dict[str, Any]:
         "updated_ts": (post.updated or post.date).timestamp(),
         "starts": event.start.timestamp() if event else None,
         "ends": (event.end or event.start).timestamp() if event else None,
+        # What an archive list shows of the post: the list is written again when it changes.
+        "listing": hashlib.sha256(listed.encode()).hexdigest()[:32],
         "summary": summary,
         "authors": [a.name for a in post.authors],
         "tags": list(post.tags),

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 _CHUNK = 48
+# Below this many posts, starting worker processes costs more than they save.
+PARALLEL_THRESHOLD = 400
 
 
 @dataclass
@@ -167,7 +169,7 @@ def build(
         raise TemplateError(problems)
     pool = Pool(settings, store, jobs)
     init_build(settings, store, pool.fingerprint)
-    sources = _sources(settings, store, pool.fingerprint)
+    sources = _sources(settings, store, pool)
     report.posts = len(sources)
     try:
         keys, metas = _render(store, sources, pool, report)
@@ -183,7 +185,7 @@ def build(
     return report
 
 
-def _sources(settings: Settings, store: cache.Cache, fingerprint: str) -> list[Source]:
+def _sources(settings: Settings, store: cache.Cache, pool: Pool) -> list[Source]:
     folder = settings.folder("posts")
     paths = posts.sources(folder)
     if not paths:
@@ -191,7 +193,12 @@ def _sources(settings: Settings, store: cache.Cache, fingerprint: str) -> list[S
             f"no posts in {folder}: add a markdown file such as "
             f"{folder}/2021-03-04-first-post.md with title, date and kind in its front matter"
         )
-    return [Source(p, store.known_key(p, fingerprint)) for p in paths]
+    if len(paths) >= PARALLEL_THRESHOLD:
+        # Start the workers before the cache index loads: a warm build's workers only copy
+        # feeds, and a process that shares its memory with children pays a page copy for
+        # each page of it that it then touches (the index is tens of megabytes).
+        pool.executor()
+    return [Source(p, store.known_key(p, pool.fingerprint)) for p in paths]
 
 
 def _render(

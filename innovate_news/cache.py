@@ -24,7 +24,7 @@ from .output import write_bytes
 
 _RACY_NS = 2_000_000_000
 # Bumped whenever what the cache holds changes shape, so an older cache is rebuilt, not misread.
-_FORMAT = "3"
+_FORMAT = "4"
 _PARTS = ("page", "rss", "atom", "json", "ics")
 
 
@@ -37,6 +37,27 @@ def fingerprint(*parts: str) -> str:
     for part in parts:
         sha.update(b"\x00" + part.encode())
     return sha.hexdigest()
+
+
+Run = tuple[str, int, int]  # a pack's name, an offset in it and a length
+
+
+def runs(locations: list[list[Any]], part: str, lead: int = 0) -> list[Run]:
+    """The bytes of one part of each location, in order, as runs: entries that follow each
+    other in a pack are one run (and one copy), `lead` bytes are left off the first."""
+    column = 1 + 2 * _PARTS.index(part)
+    found: list[list[Any]] = []
+    for location in locations:
+        name, offset, size = location[0], location[column], location[column + 1]
+        last = found[-1] if found else None
+        if last is not None and last[0] == name and last[1] + last[2] == offset:
+            last[2] += size
+        else:
+            found.append([name, offset, size])
+    if found:
+        found[0][1] += lead
+        found[0][2] -= lead
+    return [(name, offset, size) for name, offset, size in found]
 
 
 def installed(*modules: str) -> str:
@@ -163,22 +184,9 @@ class Cache:
         offset, size = location[column], location[column + 1]
         return os.pread(self._fd(location[0]), size, offset)
 
-    def copy_parts(self, locations: list[list[Any]], part: str, out_fd: int, lead: int = 0) -> None:
-        """Append one part of each location, in order, to an open file inside the kernel
-        (sendfile), leaving `lead` bytes off the first: a feed of 10,000 entries is mostly
-        this. Entries that follow each other in a pack go as one run."""
-        column = 1 + 2 * _PARTS.index(part)
-        runs: list[list[Any]] = []
-        for location in locations:
-            name, offset, size = location[0], location[column], location[column + 1]
-            last = runs[-1] if runs else None
-            if last is not None and last[0] == name and last[1] + last[2] == offset:
-                last[2] += size
-            else:
-                runs.append([name, offset, size])
-        if runs:
-            runs[0][1] += lead
-            runs[0][2] -= lead
+    def copy_runs(self, runs: list[Run], out_fd: int) -> None:
+        """Append each run of bytes to an open file inside the kernel (sendfile), without
+        reading them into Python: a feed of 10,000 entries is mostly this."""
         for name, offset, size in runs:
             self._send(name, offset, size, out_fd)
 

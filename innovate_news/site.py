@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import artefacts, cache, feeds, ical, output, templating
-from .build import BuildReport, Pool, published, worker_cache
+from .build import PARALLEL_THRESHOLD, BuildReport, Pool, published, worker_cache
 from .errors import InnovateNewsError
 from .posts import KIND_FOLDERS, KIND_TITLES, KINDS
 from .settings import Settings
@@ -25,10 +25,9 @@ from .settings import Settings
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+Chosen = list[tuple[str, dict[str, Any]]]  # (cache key, metadata) of published posts
 Task = tuple[Callable[..., int], tuple[Any, ...]]
 _PAGES_PER_TASK = 500
-# Below this much work, forking workers costs more than it saves.
-_PARALLEL_THRESHOLD = 400
 
 
 def write_pages(
@@ -45,9 +44,7 @@ def write_pages(
     return len(items)
 
 
-def write_feed(
-    out: Path, relative: str, fmt: str, frame: tuple[bytes, bytes], locations: list[list[Any]]
-) -> int:
+def write_feed(out: Path, relative: str, frame: tuple[bytes, bytes], runs: list[cache.Run]) -> int:
     """Stream one feed file from the cached entries (runs in a worker, one task per file).
 
     Entries go from the cache's packs to the file inside the kernel (sendfile): a site-wide
@@ -60,7 +57,7 @@ def write_feed(
         handle.write(head)
         handle.flush()
         fd = handle.fileno()
-        store.copy_parts(locations, fmt, fd, lead=feeds.LEAD[fmt])
+        store.copy_runs(runs, fd)
         output.write_all(fd, tail, handle_path)
     store.close()
     return 1
@@ -108,6 +105,16 @@ class SiteWriter:
         self.current[relative] = key
         return self.previous.get(relative) == key and self._present(relative)
 
+    def _listing(self, folder: str) -> set[str]:
+        listing = self._listings.get(folder)
+        if listing is None:
+            try:
+                with os.scandir(f"{self.out}/{folder}") as entries:
+                    listing = self._listings[folder] = {entry.name for entry in entries}
+            except (FileNotFoundError, NotADirectoryError):
+                listing = self._listings[folder] = set()
+        return listing
+
     def _present(self, relative: str) -> bool:
         """Whether a file the last build wrote is still there, to write again what was removed
         by hand. One listing per folder rather than a stat per file, which for 10,000 pages
@@ -119,14 +126,7 @@ class SiteWriter:
         if len(parts) > 2:
             return os.path.exists(f"{self.out}/{relative}")  # noqa: PTH110 - deep static files
         folder, name = ("", parts[0]) if len(parts) == 1 else parts
-        listing = self._listings.get(folder)
-        if listing is None:
-            try:
-                with os.scandir(f"{self.out}/{folder}") as entries:
-                    listing = self._listings[folder] = {entry.name for entry in entries}
-            except (FileNotFoundError, NotADirectoryError):
-                listing = self._listings[folder] = set()
-        return name in listing
+        return name in self._listing(folder)
 
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
         if self.unchanged(relative, key):
@@ -151,10 +151,11 @@ class SiteWriter:
             self.write_bytes(page.relative, page.data)
         self.issue_links = [page.link for page in issues]
         # Feeds first: streaming them is the longest part of a warm build.
-        self._waits.append(self._start(self._feed_tasks(chosen)))
+        groups = by_kind(chosen)
+        self._waits.append(self._start(self._feed_tasks(groups), len(chosen)))
         self._waits.append(self._start(self._page_tasks(chosen)))
         self._calendar(chosen)
-        self._indexes(chosen)
+        self._indexes(groups)
         self._assets()
 
     def finish(self) -> None:
@@ -181,25 +182,30 @@ class SiteWriter:
             ("calendar", name, tzid, description), lambda: ical.frame(name, tzid, description)
         )
 
-    def _feed_tasks(self, chosen: list[tuple[str, dict[str, Any]]]) -> list[Task]:
-        tasks: list[Task] = []
+    def _feed_tasks(self, groups: dict[str | None, Chosen]) -> list[Task]:
         limit = self.settings.site["feed_items"]
-        groups: dict[str | None, list[str]] = {None: [key for key, _ in chosen[:limit]]}
-        by_key = dict(chosen)
-        for kind in KINDS:
-            groups[kind] = [key for key, meta in chosen if meta["kind"] == kind][:limit]
-        for group, keys in groups.items():
-            tasks.extend(self._feed_task(group, keys, by_key))
+        tasks: list[Task] = []
+        for kind, items in groups.items():
+            tasks.extend(self._feed_task(kind, items[:limit]))
         return tasks
 
-    def _page_tasks(self, chosen: list[tuple[str, dict[str, Any]]]) -> list[Task]:
+    def _page_tasks(self, chosen: Chosen) -> list[Task]:
         """Post pages and per-event calendars whose inputs changed, in batches for the workers."""
-        files = []
+        # unchanged() written out: this loop runs for every post of every build.
+        previous, current = self.previous, self.current
+        pages, calendars = self._listing("posts"), self._listing("events")
+        todo = []
         for key, meta in chosen:
-            files.append((f"posts/{meta['slug']}/index.html", key, meta["_pack"], "page"))
+            slug = meta["slug"]
+            page = f"posts/{slug}/index.html"
+            current[page] = key
+            if previous.get(page) != key or slug not in pages:
+                todo.append((page, meta["_pack"], "page"))
             if meta["event"] is not None:
-                files.append((f"events/{meta['slug']}.ics", key, meta["_pack"], "ics"))
-        todo = [(rel, loc, part) for rel, key, loc, part in files if not self.unchanged(rel, key)]
+                ics = f"events/{slug}.ics"
+                current[ics] = key
+                if previous.get(ics) != key or f"{slug}.ics" not in calendars:
+                    todo.append((ics, meta["_pack"], "ics"))
         self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
         calendar = (b"", b"")
         if any(part == "ics" for _, _, part in todo):
@@ -209,36 +215,34 @@ class SiteWriter:
             for start in range(0, len(todo), _PAGES_PER_TASK)
         ]
 
-    def _feed_task(
-        self, kind: str | None, keys: list[str], metas: dict[str, dict[str, Any]]
-    ) -> list[Task]:
-        # An empty feed was last updated now (--now keeps it reproducible).
-        newest = self.now
-        if keys:
-            last = max((metas[key] for key in keys), key=_updated)
-            newest = dt.datetime.fromisoformat(last["updated"])
+    def _feed_task(self, kind: str | None, items: Chosen) -> list[Task]:
+        newest = self.now  # an empty feed was last updated now (--now keeps it reproducible)
+        if items:
+            newest = dt.datetime.fromisoformat(max((m for _, m in items), key=_updated)["updated"])
         data = self._feed_data(kind, newest)
         folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
-        digest.update("\n".join(keys).encode())
+        digest.update("\n".join(key for key, _ in items).encode())
         tasks: list[Task] = []
         for fmt, name in feeds.FORMATS.items():
             if not self.unchanged(folder + name, digest.hexdigest()):
-                locations = [metas[key]["_pack"] for key in keys]
+                locations = [meta["_pack"] for _, meta in items]
                 frame = self._frame(
                     ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt])
                 )
-                tasks.append((write_feed, (self.out, folder + name, fmt, frame, locations)))
+                runs = cache.runs(locations, fmt, lead=feeds.LEAD[fmt])
+                tasks.append((write_feed, (self.out, folder + name, frame, runs)))
         return tasks
 
-    def _start(self, tasks: list[Task]) -> Callable[[], int]:
+    def _start(self, tasks: list[Task], work: int | None = None) -> Callable[[], int]:
         """Hand `tasks` to the workers (or run them here when there is little to do); the
-        returned function waits for them and says how many files they wrote. Each task's
-        last argument is its list of items, which says how much work it is."""
-        work = sum(len(args[-1]) for _, args in tasks)
+        returned function waits for them and says how many files they wrote. `work` is how
+        many posts the tasks cover (by default, the length of each one's last argument)."""
         if not tasks:
             return lambda: 0
-        executor = self.pool.executor() if work >= _PARALLEL_THRESHOLD else None
+        if work is None:
+            work = sum(len(args[-1]) for _, args in tasks)
+        executor = self.pool.executor() if work >= PARALLEL_THRESHOLD else None
         if executor is None:
             done = sum(function(*args) for function, args in tasks)
             return lambda: done
@@ -264,71 +268,69 @@ class SiteWriter:
             for fmt, name in feeds.FORMATS.items()
         }
 
-    def _calendar(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
+    def _calendar(self, chosen: Chosen) -> None:
         """events.ics: the events that have not ended yet, soonest first."""
-        now = self.now.timestamp()
-        upcoming = [
-            (meta["starts"], meta["slug"], key, meta["_pack"])
-            for key, meta in chosen
-            if meta["ends"] is not None and meta["ends"] >= now
-        ]
-        upcoming.sort()
-        keys = [key for _, _, key, _ in upcoming]
+        soon = upcoming(chosen, self.now)
+        keys = [key for key, _ in soon]
 
         def produce() -> bytes:
             site = self.settings.site
             calendar = self._calendar_frame(f"{site['title']}: events", site["description"])
-            events = [self.store.load_part(location, "ics") for _, _, _, location in upcoming]
+            events = [self.store.load_part(meta["_pack"], "ics") for _, meta in soon]
             return ical.document(calendar, events)
 
-        self.write_file("events.ics", produce, cache.key("\n".join(keys).encode(), "events"))
+        # The settings are in the key too: they name the calendar even when it has no events.
+        key = cache.key("\n".join(keys).encode(), self.fingerprint + "events.ics")
+        self.write_file("events.ics", produce, key)
 
-    def _indexes(self, chosen: list[tuple[str, dict[str, Any]]]) -> None:
-        metas = [meta for _, meta in chosen]
+    def _indexes(self, groups: dict[str | None, Chosen]) -> None:
         common = {
             "site": self.settings.site,
             "base_url": self.settings.base_url,
             "kind_titles": KIND_TITLES,
             "kind_folders": KIND_FOLDERS,
         }
-        self.write_bytes(
+        recent, soon = groups[None][:20], upcoming(groups[None], self.now)
+        # The home page shows the newest posts, the coming events and the issues: it is
+        # rendered again when one of those, the settings or the templates change.
+        shown = [key for key, _ in recent] + ["events"] + [key for key, _ in soon]
+        self.write_file(
             "index.html",
-            self._page(
+            lambda: self._page(
                 "site/index.html",
                 **common,
                 root="",
-                recent=metas[:20],
-                upcoming=upcoming(metas, self.now),
+                recent=[meta for _, meta in recent],
+                upcoming=[meta for _, meta in soon],
                 issues=self.issue_links,
                 feeds=artefacts.feed_links(self.settings),
                 url=self.settings.base_url,
             ),
+            cache.key(
+                "\n".join(shown).encode() + json.dumps(self.issue_links).encode(),
+                self.fingerprint + "index.html",
+            ),
         )
         # An archive list shows only each post's title, date and kind: it is rendered again
         # when one of those, the settings or the templates change, not on every body edit.
-        lists = [("posts/index.html", "All posts", None, metas)] + [
-            (f"{KIND_FOLDERS[kind]}/index.html", KIND_TITLES[kind], kind, None) for kind in KINDS
-        ]
-        for relative, title, kind, chosen_metas in lists:
-            items = chosen_metas if kind is None else [m for m in metas if m["kind"] == kind]
-            listed = json.dumps(
-                [[m["slug"], m["title"], m["date"], m["kind"]] for m in items or []]
-            )
+        for kind, items in groups.items():
+            relative = f"{KIND_FOLDERS[kind]}/index.html" if kind else "posts/index.html"
+            listed = "\n".join(meta["listing"] for _, meta in items)
             self.write_file(
                 relative,
-                self._archive(common, title, kind, items or []),
+                self._archive(common, kind, [meta for _, meta in items]),
                 cache.key(listed.encode(), self.fingerprint + relative),
             )
 
     def _archive(
-        self, common: dict[str, Any], title: str, kind: str | None, items: list[dict[str, Any]]
+        self, common: dict[str, Any], kind: str | None, items: list[dict[str, Any]]
     ) -> Callable[[], bytes]:
         folder = f"{KIND_FOLDERS[kind]}/" if kind else "posts/"
         return lambda: self._page(
             "site/archive.html",
             **common,
             root="../",
-            title=title,
+            title=KIND_TITLES[kind] if kind else "All posts",
             posts=items,
             feeds=artefacts.feed_links(self.settings, kind),
             url=f"{self.settings.base_url}{folder}",
@@ -363,8 +365,16 @@ def _updated(meta: dict[str, Any]) -> float:
     return float(meta["updated_ts"])
 
 
-def upcoming(metas: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+def by_kind(chosen: Chosen) -> dict[str | None, Chosen]:
+    """All published posts (under None), then each kind's, newest first."""
+    groups: dict[str | None, Chosen] = {None: chosen, **{kind: [] for kind in KINDS}}
+    for item in chosen:
+        groups[item[1]["kind"]].append(item)
+    return groups
+
+
+def upcoming(chosen: Chosen, now: dt.datetime) -> Chosen:
     """Events that have not ended yet, soonest first."""
     moment = now.timestamp()
-    chosen = [m for m in metas if m["ends"] is not None and m["ends"] >= moment]
-    return sorted(chosen, key=lambda m: (m["starts"], m["slug"]))
+    soon = [item for item in chosen if item[1]["ends"] is not None and item[1]["ends"] >= moment]
+    return sorted(soon, key=lambda item: (item[1]["starts"], item[1]["slug"]))

@@ -163,6 +163,32 @@ def test_warm_rebuild_renders_only_what_changed(project: Path) -> None:
     assert b"Context matters." in (project / "site" / "feed.xml").read_bytes()
 
 
+def test_lists_are_written_again_only_when_what_they_show_changes(project: Path) -> None:
+    run_build(project)
+    site = project / "site"
+    post = project / "posts" / "2023-02-14-working-with-stakeholders.md"
+    lists = ("index.html", "posts/index.html", "blog/index.html", "findings/index.html")
+    inodes = {name: (site / name).stat().st_ino for name in lists}  # a rewrite makes a new one
+
+    edit(post, 'summary: "', 'summary: "A new summary. ')  # not the title, date or kind
+    run_build(project)
+    assert b"A new summary." in (site / "index.html").read_bytes()  # its home page card shows it
+    assert [(site / name).stat().st_ino == inodes[name] for name in lists] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+
+    edit(post, 'title: "', 'title: "Retitled: ')
+    run_build(project)
+    retitled = snapshot(site)
+    assert b"Retitled: " in retitled["blog/index.html"]
+    assert b"Retitled: " not in retitled["findings/index.html"]
+    assert b"Retitled: " in retitled["posts/index.html"]
+    assert b"Retitled: " in retitled["index.html"]
+
+
 def test_files_removed_by_hand_are_written_again(project: Path) -> None:
     run_build(project)
     site = project / "site"
