@@ -105,7 +105,7 @@ def _render_sources(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
         results.append(("built", (source.path, key)))
     if built:
         locations = store.store_many(built)
-        metas = {key: {**made.meta, "_pack": locations[key]} for key, made in built}
+        metas = {key: {**cache.compact(made.meta), "_pack": locations[key]} for key, made in built}
         results = [
             ("ok", (value[0], value[1], metas[value[1]])) if kind == "built" else (kind, value)
             for kind, value in results

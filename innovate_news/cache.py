@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import marshal
 import os
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +25,13 @@ from .output import write_bytes
 
 _RACY_NS = 2_000_000_000
 # Bumped whenever what the cache holds changes shape, so an older cache is rebuilt, not misread.
-_FORMAT = "4"
+_FORMAT = "5"
 _PARTS = ("page", "rss", "atom", "json", "ics")
+_SPAN = struct.Struct("<QQ")  # where one part sits in a pack: offset, size
+# What a build needs of every post every time (to sort, choose and decide what to write).
+# The rest of a post's metadata stays packed in "detail", opened for the few posts a page
+# shows: loading the index then builds a dozen objects per post, not sixty.
+ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "listing")
 
 
 class CacheDamagedError(InnovateNewsError):
@@ -39,16 +45,29 @@ def fingerprint(*parts: str) -> str:
     return sha.hexdigest()
 
 
+def compact(meta: dict[str, Any]) -> dict[str, Any]:
+    """A post's metadata as the index keeps it: the ROW fields, the rest packed."""
+    row = {name: meta[name] for name in ROW}
+    row["detail"] = marshal.dumps({k: v for k, v in meta.items() if k not in ROW})
+    return row
+
+
+def expand(row: dict[str, Any]) -> dict[str, Any]:
+    """A post's whole metadata again, from its row in the index."""
+    detail: dict[str, Any] = marshal.loads(row["detail"])  # noqa: S302 - written by compact
+    return {**row, **detail}
+
+
 Run = tuple[str, int, int]  # a pack's name, an offset in it and a length
 
 
 def runs(locations: list[list[Any]], part: str, lead: int = 0) -> list[Run]:
     """The bytes of one part of each location, in order, as runs: entries that follow each
     other in a pack are one run (and one copy), `lead` bytes are left off the first."""
-    column = 1 + 2 * _PARTS.index(part)
+    position = _SPAN.size * _PARTS.index(part)
     found: list[list[Any]] = []
-    for location in locations:
-        name, offset, size = location[0], location[column], location[column + 1]
+    for name, spans in locations:
+        offset, size = _SPAN.unpack_from(spans, position)
         last = found[-1] if found else None
         if last is not None and last[0] == name and last[1] + last[2] == offset:
             last[2] += size
@@ -144,20 +163,25 @@ class Cache:
         """Cached metadata, with the pack location of the artefacts under "_pack"."""
         return self.index.get(digest)
 
-    def frame(self, digest: str, make: Callable[[], tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    def frame(
+        self, digest: str, make: Callable[[], tuple[bytes, bytes]] | None
+    ) -> tuple[bytes, bytes]:
         """A feed's or calendar's head and tail, kept from the last build when `digest` (of
         everything that goes into it) is unchanged: making one imports feedgen or icalendar,
-        a good part of a warm build's time."""
+        a good part of a warm build's time. With no `make`, a frame this build does not
+        need is only kept for the next (and empty bytes come back)."""
         self.index  # noqa: B018 - loads the frames of the previous build
         found = self._old_frames.get(digest)
-        if found is None:
+        if found is None and make is not None:
             found = make()
-        self.frames[digest] = found
-        return found
+        if found is not None:
+            self.frames[digest] = found
+        return found if make is not None and found is not None else (b"", b"")
 
     def store_many(self, built: list[tuple[str, Artefacts]]) -> dict[str, list[Any]]:
         """Write a chunk's artefacts as one pack file; return each key's location in it:
-        the pack's name, then an offset and a size for each part.
+        the pack's name, and an offset and a size for each part (packed: one object, not ten,
+        for the index to load).
 
         One file per chunk rather than per post: creating files is the slow part of a cold
         build, and reading a feed's entries back from a few packs beats thousands of opens.
@@ -166,23 +190,23 @@ class Cache:
         run of bytes, copied with one call.
         """
         name = hashlib.sha256("\n".join(k for k, _ in built).encode()).hexdigest()[:32]
-        locations: dict[str, list[Any]] = {digest: [name] for digest, _ in built}
+        spans: dict[str, list[bytes]] = {digest: [] for digest, _ in built}
         sections: list[bytes] = []
         offset = 0
         for part in _PARTS:
             for digest, artefacts in reversed(built):
                 data = getattr(artefacts, part)
-                locations[digest] += [offset, len(data)]
+                spans[digest].append(_SPAN.pack(offset, len(data)))
                 sections.append(data)
                 offset += len(data)
         write_bytes(self.folder / "packs" / f"{name}.pack", b"".join(sections))
-        return locations
+        return {digest: [name, b"".join(packed)] for digest, packed in spans.items()}
 
     def load_part(self, location: list[Any], part: str) -> bytes:
         """Just one of a post's artefacts (a feed needs only its own format)."""
-        column = 1 + 2 * _PARTS.index(part)
-        offset, size = location[column], location[column + 1]
-        return os.pread(self._fd(location[0]), size, offset)
+        name, spans = location
+        offset, size = _SPAN.unpack_from(spans, _SPAN.size * _PARTS.index(part))
+        return os.pread(self._fd(name), size, offset)
 
     def copy_runs(self, runs: list[Run], out_fd: int) -> None:
         """Append each run of bytes to an open file inside the kernel (sendfile), without

@@ -171,15 +171,22 @@ class SiteWriter:
             return []  # a site without issues never imports the email stack
         from . import email_web
 
-        return email_web.issue_pages(self.settings, metas.values(), self.now)
+        records = [cache.expand(meta) for meta in metas.values()]
+        return email_web.issue_pages(self.settings, records, self.now)
 
-    def _frame(self, what: tuple[Any, ...], make: Callable[[], tuple[bytes, bytes]]) -> ical.Frame:
-        return self.store.frame(cache.key(repr(what).encode(), self.frame_salt), make)
+    def _frame(
+        self, what: tuple[Any, ...], make: Callable[[], ical.Frame], needed: bool = True
+    ) -> ical.Frame:
+        """A frame from the cache (made when new); one not `needed` now is kept for later."""
+        digest = cache.key(repr(what).encode(), self.frame_salt)
+        return self.store.frame(digest, make if needed else None)
 
-    def _calendar_frame(self, name: str, description: str = "") -> ical.Frame:
+    def _calendar_frame(self, name: str, description: str = "", needed: bool = True) -> ical.Frame:
         tzid = self.settings.site["timezone"]
         return self._frame(
-            ("calendar", name, tzid, description), lambda: ical.frame(name, tzid, description)
+            ("calendar", name, tzid, description),
+            lambda: ical.frame(name, tzid, description),
+            needed,
         )
 
     def _feed_tasks(self, groups: dict[str | None, Chosen]) -> list[Task]:
@@ -201,15 +208,14 @@ class SiteWriter:
             current[page] = key
             if previous.get(page) != key or slug not in pages:
                 todo.append((page, meta["_pack"], "page"))
-            if meta["event"] is not None:
+            if meta["starts"] is not None:  # an event
                 ics = f"events/{slug}.ics"
                 current[ics] = key
                 if previous.get(ics) != key or f"{slug}.ics" not in calendars:
                     todo.append((ics, meta["_pack"], "ics"))
         self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
-        calendar = (b"", b"")
-        if any(part == "ics" for _, _, part in todo):
-            calendar = self._calendar_frame(self.settings.site["title"])
+        needed = any(part == "ics" for _, _, part in todo)
+        calendar = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
             (write_pages, (self.out, calendar, todo[start : start + _PAGES_PER_TASK]))
             for start in range(0, len(todo), _PAGES_PER_TASK)
@@ -218,18 +224,20 @@ class SiteWriter:
     def _feed_task(self, kind: str | None, items: Chosen) -> list[Task]:
         newest = self.now  # an empty feed was last updated now (--now keeps it reproducible)
         if items:
-            newest = dt.datetime.fromisoformat(max((m for _, m in items), key=_updated)["updated"])
+            last = cache.expand(max((meta for _, meta in items), key=_updated))
+            newest = dt.datetime.fromisoformat(last["updated"])
         data = self._feed_data(kind, newest)
         folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
         digest.update("\n".join(key for key, _ in items).encode())
         tasks: list[Task] = []
         for fmt, name in feeds.FORMATS.items():
-            if not self.unchanged(folder + name, digest.hexdigest()):
+            changed = not self.unchanged(folder + name, digest.hexdigest())
+            frame = self._frame(
+                ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt]), changed
+            )
+            if changed:
                 locations = [meta["_pack"] for _, meta in items]
-                frame = self._frame(
-                    ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt])
-                )
                 runs = cache.runs(locations, fmt, lead=feeds.LEAD[fmt])
                 tasks.append((write_feed, (self.out, folder + name, frame, runs)))
         return tasks
@@ -272,10 +280,12 @@ class SiteWriter:
         """events.ics: the events that have not ended yet, soonest first."""
         soon = upcoming(chosen, self.now)
         keys = [key for key, _ in soon]
+        site = self.settings.site
+        name = f"{site['title']}: events"
+        self._calendar_frame(name, site["description"], needed=False)
 
         def produce() -> bytes:
-            site = self.settings.site
-            calendar = self._calendar_frame(f"{site['title']}: events", site["description"])
+            calendar = self._calendar_frame(name, site["description"])
             events = [self.store.load_part(meta["_pack"], "ics") for _, meta in soon]
             return ical.document(calendar, events)
 
@@ -300,8 +310,8 @@ class SiteWriter:
                 "site/index.html",
                 **common,
                 root="",
-                recent=[meta for _, meta in recent],
-                upcoming=[meta for _, meta in soon],
+                recent=[cache.expand(meta) for _, meta in recent],
+                upcoming=[cache.expand(meta) for _, meta in soon],
                 issues=self.issue_links,
                 feeds=artefacts.feed_links(self.settings),
                 url=self.settings.base_url,
@@ -331,7 +341,7 @@ class SiteWriter:
             **common,
             root="../",
             title=KIND_TITLES[kind] if kind else "All posts",
-            posts=items,
+            posts=[cache.expand(meta) for meta in items],
             feeds=artefacts.feed_links(self.settings, kind),
             url=f"{self.settings.base_url}{folder}",
         )

@@ -6,6 +6,8 @@ import contextlib
 import datetime as dt
 import errno
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -201,6 +203,31 @@ def test_files_removed_by_hand_are_written_again(project: Path) -> None:
     assert report.rendered == 0
     assert snapshot(site) == before
     assert run_build(project).files_written == 0
+
+
+LIBRARIES_LOADED = """
+import datetime as dt, sys
+from pathlib import Path
+from innovate_news import build, settings
+now = dt.datetime.fromisoformat(sys.argv[2])
+build.build(settings.load(Path(sys.argv[1])), now=now, jobs=1)
+print(" ".join(name for name in ("feedgen", "icalendar") if name in sys.modules))
+"""
+
+
+def test_feed_and_calendar_frames_are_kept_between_builds(project: Path) -> None:
+    def libraries_loaded() -> list[str]:
+        command = [sys.executable, "-c", LIBRARIES_LOADED, str(project / "innovate-news.toml")]
+        done = subprocess.run(
+            [*command, NOW.isoformat()], capture_output=True, text=True, check=True, timeout=60
+        )
+        return done.stdout.split()
+
+    assert libraries_loaded() == ["feedgen", "icalendar"]  # a cold build makes every frame
+    edit(project / "posts" / "2021-02-18-why-extra-familial-harm.md", "context.", "its context.")
+    assert libraries_loaded() == []  # its feeds are written again, from the kept frames
+    edit(project / "posts" / "2020-09-22-advisory-forum-first-meeting.md", "\n\n", "\n\nNew.\n\n")
+    assert libraries_loaded() == []  # an event's page and .ics too
 
 
 def test_a_settings_change_renders_every_post(project: Path) -> None:
