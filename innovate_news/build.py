@@ -44,10 +44,16 @@ class BuildReport:
 
 @dataclass(frozen=True)
 class Source:
-    """A post file, and its key when the last build already knew it (else the worker hashes)."""
+    """A post file, and its key when the last build already knew it (else the worker hashes).
+
+    `recheck`: the key the worker computes may be in the index already, because the last
+    build knew the file under the same settings and templates (it was touched, or saved twice
+    within a second). Otherwise the worker does not look, and so never loads the index.
+    """
 
     path: Path
     key: str | None
+    recheck: bool = False
 
 
 # Worker state: set by the build for its own process, then by init_worker in each worker.
@@ -91,7 +97,7 @@ def _render_sources(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     for source in chunk:
         data = source.path.read_bytes()
         key = source.key or cache.source_key(source.path, data, _WORKER["fingerprint"])
-        meta = store.meta(key) if source.key is None else None
+        meta = store.meta(key) if source.recheck else None
         if meta is not None:  # touched but not changed: the last build's artefacts still hold
             results.append(("reused", (source.path, key, meta)))
             continue
@@ -198,7 +204,11 @@ def _sources(settings: Settings, store: cache.Cache, pool: Pool) -> list[Source]
         # feeds, and a process that shares its memory with children pays a page copy for
         # each page of it that it then touches (the index is tens of megabytes).
         pool.executor()
-    return [Source(p, store.known_key(p, pool.fingerprint)) for p in paths]
+    found = []
+    for path in paths:
+        key = store.known_key(path, pool.fingerprint)
+        found.append(Source(path, key, key is None and store.known_before(path, pool.fingerprint)))
+    return found
 
 
 def _render(

@@ -25,7 +25,7 @@ from .output import write_bytes
 
 _RACY_NS = 2_000_000_000
 # Bumped whenever what the cache holds changes shape, so an older cache is rebuilt, not misread.
-_FORMAT = "5"
+_FORMAT = "6"
 _PARTS = ("page", "rss", "atom", "json", "ics")
 _SPAN = struct.Struct("<QQ")  # where one part sits in a pack: offset, size
 # What a build needs of every post every time (to sort, choose and decide what to write).
@@ -102,13 +102,37 @@ def source_key(path: Path, data: bytes, build_fingerprint: str) -> str:
     return key(bytes(path) + b"\x00" + data, build_fingerprint)
 
 
+def _load(path: Path) -> Any:
+    """A marshal file's value, or None when it is missing or damaged (a cold build follows)."""
+    enabled = gc.isenabled()
+    # Up to hundreds of thousands of new objects, none of them garbage: left on, the cycle
+    # collector would walk all of them several times over while they load.
+    gc.disable()
+    try:
+        # marshal, not JSON: several times faster for 10,000 entries, and like JSON it only
+        # ever builds plain values (no code runs on load, unlike pickle).
+        return marshal.loads(path.read_bytes())  # noqa: S302 - see above
+    except (FileNotFoundError, ValueError, EOFError, TypeError):
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Cache:
-    """Packs of artefacts on disk, and an index of their metadata loaded once a build."""
+    """Packs of artefacts on disk, and an index of their metadata loaded once a build.
+
+    The index (each post's metadata, by key) is apart from what every build reads first (the
+    sources' stats, the frames): a build that renders every post again, after a settings or
+    template change, never loads it.
+    """
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.index_path = folder / "index.marshal"
+        self.state_path = folder / "state.marshal"
         self._index: dict[str, dict[str, Any]] | None = None
+        self._state_loaded = False
         self._old_stats: dict[str, list[Any]] = {}
         self.stats: dict[str, list[Any]] = {}
         self._old_frames: dict[str, tuple[bytes, bytes]] = {}
@@ -119,30 +143,22 @@ class Cache:
     @property
     def index(self) -> dict[str, dict[str, Any]]:
         if self._index is None:
-            self._index = {}
-            enabled = gc.isenabled()
-            # Hundreds of thousands of new objects, none of them garbage: left on, the cycle
-            # collector would walk all of them several times over while they load.
-            gc.disable()
-            try:
-                # marshal, not JSON: several times faster for 10,000 entries, and like JSON
-                # it only ever builds plain values (no code runs on load, unlike pickle).
-                loaded = marshal.loads(self.index_path.read_bytes())  # noqa: S302 - see above
-            except (FileNotFoundError, ValueError, EOFError, TypeError):
-                loaded = None  # a missing or damaged cache only costs a cold build
-            finally:
-                if enabled:
-                    gc.enable()
-            if isinstance(loaded, dict) and isinstance(loaded.get("entries"), dict):
-                self._index = loaded["entries"]
+            loaded = _load(self.index_path)
+            self._index = loaded if isinstance(loaded, dict) else {}
+        return self._index
+
+    def _load_state(self) -> None:
+        if not self._state_loaded:
+            self._state_loaded = True
+            loaded = _load(self.state_path)
+            if isinstance(loaded, dict):
                 self._old_stats = loaded.get("stats") or {}
                 self._old_frames = loaded.get("frames") or {}
-        return self._index
 
     def known_key(self, path: Path, build_fingerprint: str) -> str | None:
         """A source's key from the last build when its size and mtime are unchanged (as git
         does), else None: it must be read and hashed (which the build's workers do)."""
-        self.index  # noqa: B018 - loads the stats of the previous build
+        self._load_state()
         info = os.stat(path)  # noqa: PTH116 - thousands of calls; pathlib adds overhead
         signature = [info.st_mtime_ns, info.st_size, info.st_ino, build_fingerprint]
         old = self._old_stats.get(str(path))
@@ -150,6 +166,12 @@ class Cache:
         if old is not None and old[:4] == signature and old[4]:
             return str(old[4])
         return None
+
+    def known_before(self, path: Path, build_fingerprint: str) -> bool:
+        """Whether the last build read `path` with the same settings and templates."""
+        self._load_state()
+        old = self._old_stats.get(str(path))
+        return old is not None and old[3] == build_fingerprint
 
     def record(self, path: Path, digest: str) -> None:
         """Remember a source's key for the next build's known_key."""
@@ -170,7 +192,7 @@ class Cache:
         everything that goes into it) is unchanged: making one imports feedgen or icalendar,
         a good part of a warm build's time. With no `make`, a frame this build does not
         need is only kept for the next (and empty bytes come back)."""
-        self.index  # noqa: B018 - loads the frames of the previous build
+        self._load_state()
         found = self._old_frames.get(digest)
         if found is None and make is not None:
             found = make()
@@ -244,8 +266,10 @@ class Cache:
     ) -> None:
         """Keep only this build's entries, and delete packs nothing refers to any more."""
         self.close()
-        document = {"entries": entries, "stats": stats or {}, "frames": self.frames}
-        write_bytes(self.index_path, marshal.dumps(document))
+        # A crash between the two leaves stats naming keys the index lacks: those posts are
+        # simply rendered again.
+        write_bytes(self.index_path, marshal.dumps(entries))
+        write_bytes(self.state_path, marshal.dumps({"stats": stats or {}, "frames": self.frames}))
         self._index = entries
         live = {meta["_pack"][0] for meta in entries.values()}
         with contextlib.suppress(FileNotFoundError), os.scandir(self.folder / "packs") as found:
