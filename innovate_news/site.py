@@ -100,10 +100,17 @@ class SiteWriter:
             return {}
         return loaded if isinstance(loaded, dict) else {}
 
-    def unchanged(self, relative: str, key: str) -> bool:
-        """Record `relative` as produced from `key`; true when the file on disk already is."""
+    def unchanged(self, relative: str, key: str, place: tuple[str, str] | None = None) -> bool:
+        """Record `relative` as produced from `key`; true when the file on disk already is.
+
+        `place`, when the caller knows it: the folder whose listing shows the file, and the
+        name it shows (see `_place`).
+        """
         self.current[relative] = key
-        return self.previous.get(relative) == key and self._present(relative)
+        if self.previous.get(relative) != key:
+            return False
+        folder, name = place or self._place(relative)
+        return name in self._listing(folder)
 
     def _listing(self, folder: str) -> set[str]:
         listing = self._listings.get(folder)
@@ -115,18 +122,16 @@ class SiteWriter:
                 listing = self._listings[folder] = set()
         return listing
 
-    def _present(self, relative: str) -> bool:
-        """Whether a file the last build wrote is still there, to write again what was removed
-        by hand. One listing per folder rather than a stat per file, which for 10,000 pages
-        took longer than the rest of a warm build's bookkeeping: a page (`x/slug/index.html`)
-        counts as present while its folder is."""
-        parts = relative.split("/")
-        if len(parts) > 2 and relative.endswith("/index.html"):
-            parts = parts[:2]
-        if len(parts) > 2:
-            return os.path.exists(f"{self.out}/{relative}")  # noqa: PTH110 - deep static files
-        folder, name = ("", parts[0]) if len(parts) == 1 else parts
-        return name in self._listing(folder)
+    def _place(self, relative: str) -> tuple[str, str]:
+        """Where to see that a file the last build wrote is still there (to write again what
+        was removed by hand): a folder and a name in its listing. One listing per folder
+        rather than a stat per file, which for 10,000 pages took longer than the rest of a
+        warm build's bookkeeping, so a page (`x/slug/index.html`) counts as present while its
+        folder is. A deeper file is looked for in its own folder."""
+        folder, _, name = relative.rpartition("/")
+        if name == "index.html" and folder.count("/") == 1:
+            folder, _, name = folder.partition("/")  # a page: its folder, in its kind's listing
+        return folder, name
 
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
         if self.unchanged(relative, key):
@@ -198,20 +203,15 @@ class SiteWriter:
 
     def _page_tasks(self, chosen: Chosen) -> list[Task]:
         """Post pages and per-event calendars whose inputs changed, in batches for the workers."""
-        # unchanged() written out: this loop runs for every post of every build.
-        previous, current = self.previous, self.current
-        pages, calendars = self._listing("posts"), self._listing("events")
         todo = []
-        for key, meta in chosen:
+        for key, meta in chosen:  # every post of every build: the places are known here
             slug = meta["slug"]
             page = f"posts/{slug}/index.html"
-            current[page] = key
-            if previous.get(page) != key or slug not in pages:
+            if not self.unchanged(page, key, ("posts", slug)):
                 todo.append((page, meta["_pack"], "page"))
             if meta["starts"] is not None:  # an event
                 ics = f"events/{slug}.ics"
-                current[ics] = key
-                if previous.get(ics) != key or f"{slug}.ics" not in calendars:
+                if not self.unchanged(ics, key, ("events", f"{slug}.ics")):
                     todo.append((ics, meta["_pack"], "ics"))
         self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
         needed = any(part == "ics" for _, _, part in todo)

@@ -87,6 +87,15 @@ class Prepared:
     template: Template | None = None
 
 
+def shared_template(batch: Sequence[Message]) -> Template | None:
+    """The template every message of `batch` was made from, or None: one-off mail, or copies
+    of different variants, which a batch API cannot send as one request."""
+    template = batch[0].template if batch else None
+    if template is None or any(m.template is not template for m in batch):
+        return None
+    return template
+
+
 def display_address(message: Message) -> str:
     """'Name <address>' with the name quoted or encoded as headers need it."""
     name = message.fields.get("name", "")

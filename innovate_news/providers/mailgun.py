@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from ..errors import SendError
-from .base import Limits, Message, Receipt, Template, display_address, mark
+from .base import Limits, Message, Receipt, Template, display_address, mark, shared_template
 from .http import Answer, Client, DeliveryUnknown
 
 MAX_RECIPIENTS = 1000
@@ -43,10 +43,8 @@ class MailgunProvider:
         return None
 
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
-        if not batch:
-            return []
-        template = batch[0].template
-        if template is None or any(m.template is not template for m in batch):
+        template = shared_template(batch)
+        if template is None:
             return [receipt for m in batch for receipt in self._send_mime(m)]
         boundary = uuid.uuid4().hex
         try:

@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from ..errors import SendError
-from .base import Limits, Message, Receipt, Template, fill, mark
+from .base import Limits, Message, Receipt, Template, fill, mark, shared_template
 from .http import Answer, Client, DeliveryUnknown
 
 MAX_PERSONALIZATIONS = 1000
@@ -49,10 +49,8 @@ class SendGridProvider:
         return None
 
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
-        if not batch:
-            return []
-        template = batch[0].template
-        if template is None or any(m.template is not template for m in batch):
+        template = shared_template(batch)
+        if template is None:
             # One-off mail: the first message's parts stand for its own batch of one.
             return [r for m in batch for r in self._send(_one_off(m), [m])]
         return self._send(template, batch)
