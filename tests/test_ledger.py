@@ -6,6 +6,7 @@ import datetime as dt
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,29 @@ def test_the_lock_dies_with_its_process(ledger, tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
     with ledger.lock(ISSUE):
         pass
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from innovate_news.ledger import Ledger
+while time.time() < float(sys.argv[2]):  # start together, as two first sends would
+    time.sleep(0.001)
+Ledger(Path(sys.argv[1])).close()
+"""
+
+
+def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite3"
+    start = f"{time.time() + 1.5}"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, str(path), start],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    errors = [run.communicate(timeout=60)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 8, errors
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
