@@ -69,6 +69,21 @@ def send(run: Callable[..., Result], project: Path, *args: str, **kw: object) ->
     return run("send", *args, *extra, **kw)
 
 
+def smtp_send_args(subscribers: Path) -> tuple[str, ...]:
+    """`send latest` through SMTP to `subscribers`, confirmed, at the fixed clock."""
+    return (
+        "send",
+        "latest",
+        "--provider",
+        "smtp",
+        "--subscribers",
+        str(subscribers),
+        "--yes",
+        "--now",
+        AT,
+    )
+
+
 def cli_process(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
@@ -282,17 +297,7 @@ def test_a_subject_with_crlf_sends_nothing(project, run, hundred):
 
 def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(project, hundred):
     handler = SmtpHandler()
-    args = (
-        "send",
-        "latest",
-        "--provider",
-        "smtp",
-        "--subscribers",
-        str(hundred),
-        "--yes",
-        "--now",
-        AT,
-    )
+    args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
         smtp_settings(project, port)
         crashed = cli_process(project, *args, env={"INNOVATE_NEWS_FAULT": "exit_after_handover:50"})
@@ -312,17 +317,7 @@ def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(
 
 def test_two_concurrent_sends_of_one_issue_deliver_each_copy_once(project, hundred):
     handler = SmtpHandler()
-    args = (
-        "send",
-        "latest",
-        "--provider",
-        "smtp",
-        "--subscribers",
-        str(hundred),
-        "--yes",
-        "--now",
-        AT,
-    )
+    args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
         smtp_settings(project, port, rate=40)  # 2.5 s of sending: the two runs overlap
         first, second = cli_process(project, *args), cli_process(project, *args)
@@ -337,17 +332,7 @@ def test_two_concurrent_sends_of_one_issue_deliver_each_copy_once(project, hundr
 
 def test_ctrl_c_finishes_the_hand_over_records_it_and_exits_130(project, hundred):
     handler = SmtpHandler()
-    args = (
-        "send",
-        "latest",
-        "--provider",
-        "smtp",
-        "--subscribers",
-        str(hundred),
-        "--yes",
-        "--now",
-        AT,
-    )
+    args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
         smtp_settings(project, port, rate=25, concurrency=2)
         process = cli_process(project, *args)
