@@ -271,7 +271,8 @@ def test_rate_limiter_holds_over_any_window():
             assert sum(1 for t in times if start <= t < start + window) <= 8 * window
 
 
-def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path):
+def dkim_key() -> tuple[bytes, bytes]:
+    """A new RSA key as PEM, and the DNS TXT record that publishes it."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -279,7 +280,11 @@ def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path):
     public = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path):
+    private, record = dkim_key()
     listing = subscribers.read(write_list(tmp_path, 1))
     message = SimpleComposer().compose(listing.subscribers[0])
     signed = Signer("news", "example.org", private).sign(message.data)
@@ -305,14 +310,7 @@ def test_provider_receipts_for_a_batch_of_prepared_messages():
 
 
 def test_dkim_signs_the_final_bytes_the_server_receives(ledger, tmp_path):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    private, record = dkim_key()
     handler = SmtpHandler()
     with smtp_server(handler) as port:
         provider = make_provider(port)
