@@ -28,10 +28,14 @@ from email.parser import BytesParser  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
-from innovate_news import issues, message  # noqa: E402
 from innovate_news import settings as settings_module  # noqa: E402
-from innovate_news.message import Newsletter, Recipient  # noqa: E402
-from innovate_news.tokens import Keyring  # noqa: E402
+from innovate_news.audience.tokens import Keyring  # noqa: E402
+from innovate_news.content import issues  # noqa: E402
+from innovate_news.email.newsletter import (  # noqa: E402
+    Newsletter,
+    Recipient,
+    prepare,
+)
 
 WORK = HERE / ".work" / "email"
 POSTS = 12  # a third of each kind: about 60 KB of HTML, as in the issue's measurement
@@ -83,7 +87,7 @@ def project() -> Path:
 def newsletter(fresh: bool = True) -> Newsletter:
     settings = settings_module.load(project() if fresh else WORK / "innovate-news.toml")
     issue = issues.resolve(settings, "2015-01-bench")
-    return message.prepare(settings, issue, KEYS, NOW)
+    return prepare(settings, issue, KEYS, NOW)
 
 
 def recipients(count: int, seed: int = 11) -> Iterator[Recipient]:

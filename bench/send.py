@@ -272,17 +272,20 @@ def one_message() -> bytes:
     """The latest example issue as one reader's copy, exactly as `send` builds it."""
     import datetime as dt
 
-    from innovate_news import issues, message, settings, tokens
+    from innovate_news import settings
+    from innovate_news.audience import tokens
+    from innovate_news.content import issues
+    from innovate_news.email import newsletter
 
     os.environ.update(ENV)
     loaded = settings.load(WORK / "innovate-news.toml")
     issue = issues.resolve(loaded, "latest")
     keys = tokens.keyring(loaded, allow_generated=False)
     now = dt.datetime.fromisoformat(AT).replace(tzinfo=dt.UTC)
-    letter = message.prepare(loaded, issue, keys, now)
+    letter = newsletter.prepare(loaded, issue, keys, now)
     variant = letter.variant_for({"finding", "blog", "event"})
     assert variant is not None
-    return variant.personalise(message.Recipient("reader@example.org", "Reader"), keys).data
+    return variant.personalise(newsletter.Recipient("reader@example.org", "Reader"), keys).data
 
 
 # Measurements ----------------------------------------------------------------------------------

@@ -150,8 +150,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
+    from innovate_news.audience.tokens import Keyring
     from innovate_news.settings import SCHEMA
-    from innovate_news.tokens import Keyring
 
     port = free_port()
     addresses = make_project(port)

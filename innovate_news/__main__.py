@@ -1,5 +1,5 @@
 """`python -m innovate_news` runs the command line."""
 
-from .cli import main
+from innovate_news.cli.main import main
 
 main()

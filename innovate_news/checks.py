@@ -6,11 +6,17 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ContentError, InnovateNewsError, Problem, ProblemsError, TemplateError
-from .issues import Issue
-from .posts import Post, check_unique, parse, sources
-from .settings import Settings
-from .templating import check as check_templates
+from innovate_news.content.issues import Issue
+from innovate_news.content.posts import Post, check_unique, parse, sources
+from innovate_news.errors import (
+    ContentError,
+    InnovateNewsError,
+    Problem,
+    ProblemsError,
+    TemplateError,
+)
+from innovate_news.settings import Settings
+from innovate_news.templating import check as check_templates
 
 
 def check_posts(settings: Settings) -> tuple[list[Post], list[Problem]]:
@@ -41,7 +47,7 @@ def check_project(
     sent: Callable[[Issue], bool] | None = None,
 ) -> list[Problem]:
     """Templates first (a broken one would fail every page), then posts, then unsent issues."""
-    from . import artefacts
+    from innovate_news.site import artefacts
 
     problems = check_templates(settings)
     loaded, post_problems = check_posts(settings)
@@ -57,14 +63,14 @@ def check_project(
             problems.append(Problem(post.path, None, str(exc)))
     if any(p.severity == "error" for p in problems):
         return problems
-    from .email_checks import check_issues
+    from innovate_news.email.checks import check_issues
 
     return problems + check_issues(settings, loaded, now or dt.datetime.now(dt.UTC), sent)
 
 
 def check_list(settings: Settings, path: Path | None) -> list[Problem]:
     """The subscriber list's bad rows and duplicates; the default list only if it exists."""
-    from .subscribers import read
+    from innovate_news.audience.subscribers import read
 
     chosen = path or settings.root / settings.email["subscribers"]
     if path is None and not chosen.exists():

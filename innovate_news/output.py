@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import InnovateNewsError
+from innovate_news.errors import InnovateNewsError
 
 
 class UnsafePathError(InnovateNewsError):

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import Problem, SettingsError
+from innovate_news.errors import Problem, SettingsError
 
 FILE_NAME = "innovate-news.toml"
 PROVIDERS = ("outbox", "smtp", "postmark", "mailgun", "sendgrid")

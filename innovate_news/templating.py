@@ -12,8 +12,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .errors import Problem, TemplateError
-from .settings import Settings
+from innovate_news.errors import Problem, TemplateError
+from innovate_news.settings import Settings
 
 
 def default_folder() -> Path:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from innovate_news import settings as settings_module
-from innovate_news.cli import cli
+from innovate_news.cli.main import cli
 from innovate_news.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from innovate_news import settings as settings_module
-from innovate_news.lifecycle import ListService, Mailer
-from innovate_news.server import Running
+from innovate_news.audience.lifecycle import ListService, Mailer
 from innovate_news.settings import Settings
-from innovate_news.webapp import create_app
+from innovate_news.web.app import create_app
+from innovate_news.web.server import Running
 
 SECRET = "test-secret-0123456789abcdefghij"
 LIST_ID = "news.innovate.example.org"

@@ -396,7 +396,7 @@ class SimpleComposer:
     """Builds each copy with EmailMessage; one variant for everyone, unless `variants` splits."""
 
     def __init__(self, subject: str = "Issue 7: the test issue", variants: bool = False):
-        from innovate_news.providers.base import Template
+        from innovate_news.delivery.providers.base import Template
 
         self.subject = subject
         self.variants = variants
@@ -421,7 +421,7 @@ class SimpleComposer:
         from email.headerregistry import Address
         from email.message import EmailMessage
 
-        from innovate_news.providers.base import Prepared
+        from innovate_news.delivery.providers.base import Prepared
 
         key = self.variant_key(subscriber.topics) or "all"
         address = subscriber.normalised
@@ -468,8 +468,8 @@ ISSUE = "2031-01-test-issue"
 
 def deliver(ledger: Any, provider: Any, listing: Any, composer: Any = None, **options: Any) -> Any:
     """One `send` run as the CLI does it: lock, recover, plan, send; returns the Summary."""
-    from innovate_news.plan import Options, plan
-    from innovate_news.sending import Sender
+    from innovate_news.delivery.plan import Options, plan
+    from innovate_news.delivery.sender import Sender
 
     composer = composer or SimpleComposer()
     with ledger.lock(ISSUE):

@@ -16,8 +16,9 @@ import pytest
 from conftest import NOW, REPO
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-from innovate_news import email_preview, tokens
 from innovate_news import settings as settings_module
+from innovate_news.audience import tokens
+from innovate_news.email import preview as email_preview
 
 pytestmark = pytest.mark.browser
 

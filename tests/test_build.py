@@ -15,13 +15,13 @@ from typing import IO, Any
 import pytest
 from conftest import NOW, REPO
 
-from innovate_news import build as build_module
 from innovate_news import output
 from innovate_news import settings as settings_module
-from innovate_news.build import BuildReport
 from innovate_news.errors import ContentError
 from innovate_news.output import UnsafePathError
 from innovate_news.settings import Settings
+from innovate_news.site import build as build_module
+from innovate_news.site.build import BuildReport
 
 PUBLISHED = 12  # the examples: 13 posts, one of them a draft
 FUTURE_POST = """---
@@ -208,7 +208,8 @@ def test_files_removed_by_hand_are_written_again(project: Path) -> None:
 LIBRARIES_LOADED = """
 import datetime as dt, sys
 from pathlib import Path
-from innovate_news import build, settings
+from innovate_news.site import build
+from innovate_news import settings
 now = dt.datetime.fromisoformat(sys.argv[2])
 build.build(settings.load(Path(sys.argv[1])), now=now, jobs=1)
 print(" ".join(name for name in ("feedgen", "icalendar") if name in sys.modules))

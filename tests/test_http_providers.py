@@ -23,14 +23,14 @@ from servers import (
     write_list,
 )
 
-from innovate_news import subscribers
+from innovate_news.audience import subscribers
+from innovate_news.delivery.providers.base import Limits
+from innovate_news.delivery.providers.http import Client, retry_after
+from innovate_news.delivery.providers.mailgun import MailgunProvider
+from innovate_news.delivery.providers.postmark import PostmarkProvider
+from innovate_news.delivery.providers.sendgrid import SendGridProvider
 from innovate_news.errors import AuthError, SendError
-from innovate_news.ledger import Ledger
-from innovate_news.providers.base import Limits
-from innovate_news.providers.http import Client, retry_after
-from innovate_news.providers.mailgun import MailgunProvider
-from innovate_news.providers.postmark import PostmarkProvider
-from innovate_news.providers.sendgrid import SendGridProvider
+from innovate_news.store.ledger import Ledger
 
 NAMES = ("postmark", "mailgun", "sendgrid")
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import Result
 from conftest import NOW
 
-from innovate_news import build as build_module
-from innovate_news import issues
+from innovate_news.content import issues
 from innovate_news.errors import ContentError
 from innovate_news.settings import Settings
+from innovate_news.site import build as build_module
 
 
 def write_issue(project: Path, name: str, front: str, body: str = "Hello.\n") -> Path:
@@ -261,7 +261,7 @@ def test_check_warns_about_a_light_brand_colour(project: Path, run: Callable[...
 def test_check_skips_issues_whose_sending_has_started(
     project: Path, settings: Settings, run: Callable[..., Result]
 ) -> None:
-    from innovate_news.ledger import Ledger
+    from innovate_news.store.ledger import Ledger
 
     issue_with_posts(project, "no-such-post")
     assert run("check", "--now", "2026-11-25").exit_code == 1

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from servers import ISSUE, SimpleComposer, deliver, write_list
 
-from innovate_news import subscribers
+from innovate_news.audience import subscribers
+from innovate_news.delivery.plan import Options, plan
+from innovate_news.delivery.providers.base import Limits, Receipt
+from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import IssueLockedError, LedgerError
-from innovate_news.ledger import Ledger
-from innovate_news.plan import Options, plan
-from innovate_news.providers.base import Limits, Receipt
-from innovate_news.providers.memory import MemoryProvider
+from innovate_news.store.ledger import Ledger
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(ledger
 def test_the_lock_dies_with_its_process(ledger, tmp_path):
     database = str(tmp_path / "ledger.sqlite3")
     code = (
-        "import os; from pathlib import Path; from innovate_news.ledger import Ledger;"
+        "import os; from pathlib import Path; from innovate_news.store.ledger import Ledger;"
         f"lock = Ledger(Path({database!r})).lock({ISSUE!r}); lock.__enter__(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
@@ -168,7 +168,7 @@ def test_the_lock_dies_with_its_process(ledger, tmp_path):
 OPEN_AT_ONCE = """
 import sys, time
 from pathlib import Path
-from innovate_news.ledger import Ledger
+from innovate_news.store.ledger import Ledger
 while time.time() < float(sys.argv[2]):  # start together, as two first sends would
     time.sleep(0.001)
 Ledger(Path(sys.argv[1])).close()

@@ -19,10 +19,10 @@ import pytest
 import requests
 from click.testing import Result
 
-from innovate_news import subscribers
-from innovate_news.listfile import FAULT_EXIT, FAULT_VARIABLE
+from innovate_news.audience import subscribers
+from innovate_news.audience.listfile import FAULT_EXIT, FAULT_VARIABLE
+from innovate_news.audience.tokens import Keyring
 from innovate_news.settings import Settings
-from innovate_news.tokens import Keyring
 from tests.listservice import LIST_ID, SECRET, configure, write_list
 from tests.servers import free_port
 

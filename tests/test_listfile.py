@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from innovate_news import subscribers
+from innovate_news.audience import subscribers
+from innovate_news.audience.listfile import FAULT_EXIT, FAULT_VARIABLE, ListFile, encode_row
 from innovate_news.errors import SubscriberError
-from innovate_news.listfile import FAULT_EXIT, FAULT_VARIABLE, ListFile, encode_row
 
 ORIGINAL = (
     "\ufeffEmail,Name,status,topics,consent_at,consent_source,notes\r\n"
@@ -83,7 +83,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from innovate_news.listfile import ListFile
+    from innovate_news.audience.listfile import ListFile
 
     path, locks, name, count, mode = sys.argv[1:6]
     lf = ListFile(Path(path), Path(locks))

@@ -6,14 +6,14 @@ import pytest
 from conftest import REPO
 from lxml import html as lxml_html
 
-from innovate_news import markup
+from innovate_news.content import markdown
 
 BASE = "https://example.org/innovate/"
 PAGE = f"{BASE}posts/a-post/"
 
 
-def render(markdown: str) -> str:
-    return markup.render(markdown, PAGE, BASE)
+def render(source: str) -> str:
+    return markdown.render(source, PAGE, BASE)
 
 
 def hrefs(fragment: str) -> list[str | None]:
@@ -118,19 +118,19 @@ def test_relative_links_and_images_become_absolute() -> None:
 
 
 def test_absolute_helper() -> None:
-    assert markup.absolute("https://x.test/a", PAGE, BASE) == "https://x.test/a"
-    assert markup.absolute("ftp://x.test/a", PAGE, BASE) is None
-    assert markup.absolute("#n", PAGE, BASE) == f"{PAGE}#n"
-    assert markup.absolute("a/b", PAGE, BASE) == f"{BASE}a/b"
+    assert markdown.absolute("https://x.test/a", PAGE, BASE) == "https://x.test/a"
+    assert markdown.absolute("ftp://x.test/a", PAGE, BASE) is None
+    assert markdown.absolute("#n", PAGE, BASE) == f"{PAGE}#n"
+    assert markdown.absolute("a/b", PAGE, BASE) == f"{BASE}a/b"
 
 
 def test_first_paragraph_skips_blockquotes_and_markup() -> None:
     html = render("> *Example post.*\n\nThe **first** real paragraph &amp; more.\n\nSecond.\n")
-    assert markup.first_paragraph(html) == "The first real paragraph & more."
+    assert markdown.first_paragraph(html) == "The first real paragraph & more."
 
 
 def test_plain_text_collapses_whitespace_and_entities() -> None:
-    assert markup.plain_text("<p>a&amp;b\n  <em>c</em></p>") == "a&b c"
+    assert markdown.plain_text("<p>a&amp;b\n  <em>c</em></p>") == "a&b c"
 
 
 def test_plain_commonmark_is_used_only_where_it_gives_the_same_html() -> None:
@@ -140,10 +140,10 @@ def test_plain_commonmark_is_used_only_where_it_gives_the_same_html() -> None:
         "- a list\n- of items\n\n> a quote\n\n    indented code\n",
         "Text with a caret^ and a tilde~ and brackets [like this].\n",
     ]
-    plain = [s for s in samples if not any(m in s for m in markup._EXTENSION_MARKS)]
+    plain = [s for s in samples if not any(m in s for m in markdown._EXTENSION_MARKS)]
     assert len(plain) >= 3
     for sample in plain:
-        assert markup._parser(True).render(sample) == markup._parser(False).render(sample)
+        assert markdown._parser(True).render(sample) == markdown._parser(False).render(sample)
     extended = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~ and a note[^1]\n\n[^1]: The note.\n"
-    html = markup.to_html(extended)
+    html = markdown.to_html(extended)
     assert "<table>" in html and "<s>gone</s>" in html and "footnote" in html

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import NOW
 
-from innovate_news import issues, message
+from innovate_news.audience.tokens import Keyring
+from innovate_news.content import issues
+from innovate_news.email.newsletter import Newsletter, Recipient, Variant, prepare
 from innovate_news.errors import SubscriberError
-from innovate_news.message import Newsletter, Recipient, Variant
 from innovate_news.settings import Settings
-from innovate_news.tokens import Keyring
 
 KEYS = Keyring.parse("message-tests-secret-0123456789")
 HEADERS = (
@@ -51,7 +51,7 @@ def parse(data: bytes) -> EmailMessage:
 @pytest.fixture
 def newsletter(settings: Settings) -> Newsletter:
     issue = issues.resolve(settings, "2023-06-guidance-year")
-    return message.prepare(settings, issue, KEYS, NOW)
+    return prepare(settings, issue, KEYS, NOW)
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_message_id_domain_setting(settings: Settings, project: Path) -> None:
     )
     changed = settings_module.load(toml)
     issue = issues.resolve(changed, "latest")
-    chosen = message.prepare(changed, issue, KEYS, NOW).variant_for(())
+    chosen = prepare(changed, issue, KEYS, NOW).variant_for(())
     assert chosen is not None
     out = chosen.personalise(Recipient("a@example.org"), KEYS)
     assert out.message_id.endswith("@mail.example.net>")
@@ -195,11 +195,11 @@ def test_compiled_once_per_topic_selection(newsletter: Newsletter) -> None:
 
 def test_topics_matching_nothing_get_nothing(settings: Settings) -> None:
     issue = issues.resolve(settings, "2022-06-summer-update")  # blog posts and events only
-    newsletter = message.prepare(settings, issue, KEYS, NOW)
-    assert newsletter.variant_for({"finding"}) is None
+    letter = prepare(settings, issue, KEYS, NOW)
+    assert letter.variant_for({"finding"}) is None
     recipients = [Recipient("f@example.org", "F", frozenset({"finding"})), Recipient("a@x.org")]
-    assert [out.address for out in newsletter.messages(recipients)] == ["a@x.org"]
-    assert {v.key for v in newsletter.variants()} == {"blog", "event", "blog+event"}
+    assert [out.address for out in letter.messages(recipients)] == ["a@x.org"]
+    assert {v.key for v in letter.variants()} == {"blog", "event", "blog+event"}
 
 
 def test_fill_helpers_match_the_message(variant: Variant) -> None:

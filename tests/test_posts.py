@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import NOW
 
-from innovate_news import checks, posts
+from innovate_news import checks
+from innovate_news.content import posts
+from innovate_news.content.posts import Post
 from innovate_news.errors import ContentError
-from innovate_news.posts import Post
 from innovate_news.settings import Settings
 
 LONDON = ZoneInfo("Europe/London")

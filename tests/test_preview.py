@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import Result
 
-from innovate_news import tokens
+from innovate_news.audience import tokens
 from innovate_news.settings import Settings
 
 SECRET = "preview-tests-secret-0123456789"

@@ -9,19 +9,23 @@ from pathlib import Path
 import pytest
 from conftest import NOW
 
-from innovate_news import email_checks, email_context, issues, message, render, templating
 from innovate_news import settings as settings_module
+from innovate_news import templating
+from innovate_news.audience.tokens import Keyring
+from innovate_news.content import issues
+from innovate_news.email import checks as email_checks
+from innovate_news.email import context as email_context
+from innovate_news.email import newsletter, render
+from innovate_news.email.newsletter import Newsletter, Variant
 from innovate_news.errors import RenderError
-from innovate_news.message import Newsletter, Variant
 from innovate_news.settings import Settings
-from innovate_news.tokens import Keyring
 
 SECRET = "render-tests-secret-0123456789"
 
 
 def prepare(settings: Settings, slug: str = "2023-06-guidance-year") -> Newsletter:
     issue = issues.resolve(settings, slug)
-    return message.prepare(settings, issue, Keyring.parse(SECRET), NOW)
+    return newsletter.prepare(settings, issue, Keyring.parse(SECRET), NOW)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from servers import (
     write_list,
 )
 
-from innovate_news.ledger import Ledger
+from innovate_news.store.ledger import Ledger
 
 SECRET = "innovate-news-test-secret-0123456789"
 AT = "2026-11-25T12:00"  # the example posts are all published by then

@@ -25,13 +25,13 @@ from servers import (
     write_list,
 )
 
-from innovate_news import subscribers
-from innovate_news.dkim_sign import Signer
+from innovate_news.audience import subscribers
+from innovate_news.delivery.dkim import Signer
+from innovate_news.delivery.providers.base import Limits, Prepared
+from innovate_news.delivery.providers.pacing import RateLimiter
+from innovate_news.delivery.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
 from innovate_news.errors import AuthError, SendError
-from innovate_news.ledger import Ledger
-from innovate_news.providers.base import Limits, Prepared
-from innovate_news.providers.pacing import RateLimiter
-from innovate_news.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
+from innovate_news.store.ledger import Ledger
 
 
 def make_provider(
@@ -323,8 +323,8 @@ def test_dkim_signs_the_final_bytes_the_server_receives(ledger, tmp_path):
 
 
 def test_the_daily_cap_counts_across_runs(ledger, tmp_path):
-    from innovate_news.plan import Options, plan
-    from innovate_news.sending import Sender
+    from innovate_news.delivery.plan import Options, plan
+    from innovate_news.delivery.sender import Sender
 
     handler = SmtpHandler()
     listing = subscribers.read(write_list(tmp_path, 5))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from innovate_news import subscribers
+from innovate_news.audience import subscribers
 from innovate_news.errors import SubscriberError
 
 REPO = Path(__file__).resolve().parent.parent

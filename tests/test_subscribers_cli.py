@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from innovate_news import subscribers
-from innovate_news.ledger import Ledger
-from innovate_news.listfile import encode_row
+from innovate_news.audience import subscribers
+from innovate_news.audience.listfile import encode_row
+from innovate_news.audience.signups import Signups
 from innovate_news.settings import Settings
-from innovate_news.signups import Signups
+from innovate_news.store.ledger import Ledger
 from tests.listservice import SECRET, configure, write_list
 from tests.servers import free_port
 

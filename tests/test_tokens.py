@@ -8,10 +8,10 @@ import stat
 import pytest
 from conftest import NOW
 
-from innovate_news import tokens
+from innovate_news.audience import tokens
+from innovate_news.audience.tokens import Keyring
 from innovate_news.errors import SettingsError, TokenError
 from innovate_news.settings import Settings
-from innovate_news.tokens import Keyring
 
 SECRET = "correct-horse-battery-staple-0123"
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from innovate_news import subscribers
-from innovate_news.ledger import Ledger
-from innovate_news.lifecycle import Mailer
-from innovate_news.providers.base import Prepared, Receipt
-from innovate_news.providers.memory import MemoryProvider
+from innovate_news.audience import subscribers
+from innovate_news.audience.lifecycle import Mailer
+from innovate_news.audience.signups import Signups
+from innovate_news.delivery.providers.base import Prepared, Receipt
+from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.settings import Settings
-from innovate_news.signups import Signups
+from innovate_news.store.ledger import Ledger
 from tests.listservice import SECRET, Clock, configure, served, token, write_list
 from tests.servers import SmtpHandler, free_port, smtp_server
 

@@ -16,10 +16,10 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from innovate_news import webhooks
 from innovate_news.errors import RefusedError
-from innovate_news.ledger import Ledger
 from innovate_news.settings import Settings
+from innovate_news.store.ledger import Ledger
+from innovate_news.web import webhooks
 from tests.listservice import SECRET, configure, served, write_list
 from tests.servers import free_port
 

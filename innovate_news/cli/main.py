@@ -1,0 +1,226 @@
+"""The command line: parse, call the library, print. Errors are turned into messages here only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from innovate_news import __version__
+from innovate_news import settings as settings_module
+from innovate_news.content import frontmatter
+from innovate_news.content.posts import KINDS
+from innovate_news.errors import InnovateNewsError, ProblemsError
+from innovate_news.settings import Settings
+from innovate_news.site import build as build_module
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_RECIPIENTS = 0, 1, 2, 3
+
+
+class State:
+    """Shared by every command: where the settings are, loaded on first use."""
+
+    def __init__(self, config: Path | None):
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = settings_module.load(self.config)
+        return self._settings
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def _subscribers_group() -> click.Command:
+    from innovate_news.cli.send import subscribers
+    from innovate_news.cli.subscribers import SUBSCRIBER_COMMANDS
+
+    for command in SUBSCRIBER_COMMANDS:
+        subscribers.add_command(command)
+    return subscribers
+
+
+def _attribute(module: str, name: str) -> Callable[[], click.Command]:
+    def load() -> click.Command:
+        command: click.Command = getattr(importlib.import_module(module, __package__), name)
+        return command
+
+    return load
+
+
+# Sending and the list service pull in SMTP, HTTP, SQLite, Flask and the email renderer; a
+# build needs none of them, so those commands are imported only when they are run.
+LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
+    "send": _attribute(".send", "send"),
+    "status": _attribute(".send", "status"),
+    "subscribers": _subscribers_group,
+    "serve": _attribute(".subscribers", "serve"),
+}
+
+
+class Group(click.Group):
+    """Turns the library's errors into click's, in one place; loads heavy commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            self.add_command(LAZY_COMMANDS[name](), name)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProblemsError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise click.exceptions.Exit(EXIT_ERROR) from exc
+        except InnovateNewsError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="innovate-news")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: innovate-news.toml here or in a parent folder).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Markdown posts to feeds, a web archive and newsletter emails for the Innovate Project."""
+    ctx.obj = State(config)
+
+
+class DateTimeParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """An ISO date or datetime; a naive one is read in the site's time zone later."""
+
+    name = "datetime"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date or datetime like 2023-06-20 or 2023-06-20T09:00")
+
+
+def resolve_now(settings: Settings, now: dt.datetime | None) -> dt.datetime | None:
+    if now is None:
+        return None
+    return frontmatter.to_datetime(now, settings.timezone)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--now", type=DateTimeParam(), help="Build as if it were this time (reproducible).")
+@click.option("--jobs", type=click.IntRange(1, 64), help="Worker processes (default: all cores).")
+@pass_state
+def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | None) -> None:
+    """Build feeds, archive pages and calendars from the posts."""
+    settings = state.settings
+    report = build_module.build(settings, out=out, now=resolve_now(settings, now), jobs=jobs)
+    click.echo(
+        f"Built {report.out}: {report.published} of {report.posts} posts published, "
+        f"{report.rendered} rendered, {report.files_written} files written, "
+        f"{report.removed} removed ({report.seconds:.2f} s)."
+    )
+
+
+@cli.command()
+@click.option("--now", type=DateTimeParam(), help="Check as if it were this time.")
+@click.option(
+    "--subscribers",
+    "subscribers_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also check this subscriber list (default: [email] subscribers, if it exists).",
+)
+@pass_state
+def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -> None:
+    """Check settings, templates, posts, unsent issues and the list; print path:line problems."""
+    try:
+        settings = state.settings
+    except ProblemsError as exc:
+        _print_problems(exc)
+        raise click.exceptions.Exit(EXIT_ERROR) from exc
+    from innovate_news import (
+        checks,  # it brings in the email stack, which other commands do without
+    )
+
+    problems = checks.check_project(settings, now=resolve_now(settings, now))
+    problems += checks.check_list(settings, subscribers_csv)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        click.echo(f"{len(errors)} problem(s) found.", err=True)
+        raise click.exceptions.Exit(EXIT_ERROR)
+    click.echo("All good: settings, templates, posts, unsent issues and the list check out.")
+
+
+def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    topics = frozenset(t.strip() for t in value.split(",") if t.strip())
+    if not topics or not topics <= set(KINDS):
+        raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(KINDS)}")
+    return topics
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--as", "as_email", metavar="EMAIL", help="Preview this subscriber's copy.")
+@click.option("--topics", callback=_topics, help="Topics to preview, e.g. finding,blog.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in a browser.")
+@click.option("--now", type=DateTimeParam(), help="Render as if it were this time.")
+@pass_state
+def preview(
+    state: State,
+    issue: str,
+    out: Path | None,
+    as_email: str | None,
+    topics: frozenset[str] | None,
+    open_browser: bool,
+    now: dt.datetime | None,
+) -> None:
+    """Write one recipient's copy of ISSUE (a path, a slug or "latest") as .html, .txt, .eml."""
+    from innovate_news.email import (
+        preview as email_preview,  # the email renderer, only when an email is rendered
+    )
+
+    settings = state.settings
+    result = email_preview.write_preview(
+        settings, issue, out, as_email, topics, resolve_now(settings, now)
+    )
+    if result.notice:
+        click.echo(result.notice, err=True)
+    click.echo(
+        f"Wrote {result.html}, {result.text.name} and {result.eml.name}: the "
+        f"{result.variant} copy for {result.recipient.address}."
+    )
+    if open_browser:
+        click.launch(str(result.html))
+
+
+def _print_problems(exc: ProblemsError) -> None:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="innovate-news")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,58 @@
+"""One sender per issue: an flock on a file in the state folder, naming its holder."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from innovate_news.errors import IssueLockedError
+
+
+@contextlib.contextmanager
+def hold(folder: Path, issue: str) -> Iterator[None]:
+    """Hold the send lock of `issue`; a second holder fails at once, naming the first.
+
+    The kernel releases an flock when its process dies, so a crash never leaves a stale lock.
+    """
+    path = folder / f"{issue}.lock"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IssueLockedError(
+                f"issue {issue} is being sent by {_holder(path)}; wait for that run to finish "
+                f"(the lock is {path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
+        os.write(fd, json.dumps(me).encode("utf-8"))
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _holder(path: Path, patience: float = 1.0) -> str:
+    """Who holds a lock file, as far as it says.
+
+    The holder writes its name just after taking the lock, so a run that arrives in between
+    finds the file empty: it waits a moment (bounded) for the name before giving up on it.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+            return f"pid {info['pid']} on {info['host']} (since {info['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "another process"
+            time.sleep(0.01)

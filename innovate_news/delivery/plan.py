@@ -1,0 +1,279 @@
+"""The plan of a send: who gets the issue in this run, worked out before anything is sent."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from innovate_news.audience.privacy import PREFIX as ERASED_PREFIX
+from innovate_news.audience.privacy import pseudonyms
+from innovate_news.audience.subscribers import ALL_TOPICS, Subscriber, SubscriberList
+from innovate_news.audience.tokens import Keyring
+from innovate_news.delivery.providers.base import Message, Template
+from innovate_news.email.newsletter import TEST_PREFIX, Newsletter, Recipient, Variant
+from innovate_news.errors import Problem
+from innovate_news.store.ledger import Ledger
+
+
+class Composer(Protocol):
+    """Turns a subscriber into their prepared copy (the email module's newsletter, adapted)."""
+
+    def variant_key(self, topics: frozenset[str]) -> str | None:
+        """Which variant these topics get, or None when the issue has nothing for them."""
+
+    def compose(self, subscriber: Subscriber, test: bool = False) -> Message:
+        """The subscriber's copy, addressed to their normalised address."""
+
+
+@dataclass(frozen=True)
+class Options:
+    provider: str
+    limit: int | None = None
+    resend_unknown: bool = False
+    include_new: bool = False
+    daily_cap: int | None = None
+    # Recognises erased people, whose suppression is kept under a keyed hash of the address.
+    keyring: Keyring | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do, before it does anything."""
+
+    issue: str
+    subject: str
+    provider: str
+    rows: int
+    invalid: tuple[Problem, ...]
+    duplicates: tuple[Problem, ...]
+    not_subscribed: int
+    suppressed: int
+    no_content: int
+    already_sent: int
+    failed: int
+    unknown: int
+    deferred: int
+    new: int
+    removed: int
+    first_send: bool
+    recipients: tuple[Subscriber, ...]
+    held_back: int  # left for a later run by --limit
+    resend_unknown: bool = False
+    by_topic: dict[str, int] = field(default_factory=dict)
+    variants: dict[frozenset[str], str] = field(default_factory=dict, repr=False)  # topics -> key
+    added: tuple[str, ...] = field(default=(), repr=False)  # addresses to add to the ledger
+
+    def lines(self) -> list[str]:
+        """The plan as a person reads it."""
+        out = [
+            f"Issue:      {self.issue} ({self.subject})",
+            f"Provider:   {self.provider}",
+            f"List:       {self.rows} rows; {self.not_subscribed} not subscribed, "
+            f"{self.suppressed} suppressed, "
+            f"{sum(1 for p in self.invalid if p.severity == 'error')} invalid, "
+            f"{len(self.duplicates)} duplicates, {self.no_content} with nothing in this issue",
+        ]
+        if not self.first_send:
+            out.append(
+                f"Ledger:     {self.already_sent} already sent, {self.failed} failed, "
+                f"{self.deferred} deferred, {self.unknown} unknown"
+            )
+            if self.new or self.removed:
+                out.append(
+                    f"Since the first send: {self.new} new subscriber(s) "
+                    f"({'sent to now' if self.added else 'add --include-new to send to them'}), "
+                    f"{self.removed} no longer on the list (not sent)"
+                )
+        topics = ", ".join(f"{k}: {v}" for k, v in sorted(self.by_topic.items()))
+        out.append(f"To send:    {len(self.recipients)}" + (f" ({topics})" if topics else ""))
+        if self.held_back:
+            out.append(f"Held back:  {self.held_back} by --limit")
+        if self.unknown and not self.resend_unknown:
+            out.append(
+                f"Not resent: {self.unknown} unknown (a run stopped mid hand-over; they may have "
+                "the issue). Check with `innovate-news status`, then --resend-unknown if needed."
+            )
+        return out
+
+
+def _erased(options: Options, subscriber: Subscriber, erased_hashes: set[str]) -> bool:
+    """True for someone erased whose address came back (an old CSV, typed in by hand)."""
+    if not erased_hashes or options.keyring is None:
+        return False
+    return any(p in erased_hashes for p in pseudonyms(options.keyring, subscriber.normalised))
+
+
+def topic_label(topics: frozenset[str]) -> str:
+    return "all topics" if topics == ALL_TOPICS else "+".join(sorted(topics))
+
+
+def plan(
+    ledger: Ledger,
+    issue: str,
+    subject: str,
+    subscribers: SubscriberList,
+    composer: Composer,
+    options: Options,
+) -> Plan:
+    """Work out who gets the issue in this run; reads the ledger, writes nothing."""
+    states = ledger.states(issue)
+    suppressed = {a.lower() for a in ledger.suppressed()}  # a suppression holds in any case
+    erased_hashes = {a for a in suppressed if a.startswith(ERASED_PREFIX)}
+    sendable = {"pending", "deferred"} | (
+        {"unknown", "sending"} if options.resend_unknown else set()
+    )
+    keys_of: dict[frozenset[str], str | None] = {}
+    counts: Counter[str] = Counter()
+    eligible: set[str] = set()
+    chosen: list[Subscriber] = []
+    added: list[str] = []
+    for sub in subscribers.subscribers:
+        if not sub.subscribed:
+            counts["not_subscribed"] += 1
+            continue
+        if sub.normalised.lower() in suppressed or _erased(options, sub, erased_hashes):
+            counts["suppressed"] += 1
+            continue
+        if sub.topics not in keys_of:
+            keys_of[sub.topics] = composer.variant_key(sub.topics)
+        key = keys_of[sub.topics]
+        if key is None:
+            counts["no_content"] += 1
+            continue
+        if states:
+            eligible.add(sub.normalised)
+        state = states.get(sub.normalised)
+        if state is None:
+            if states and not options.include_new:
+                counts["new"] += 1
+                continue
+            counts["new"] += bool(states)
+            added.append(sub.normalised)
+        elif state not in sendable:
+            continue
+        chosen.append(sub)
+    in_ledger = Counter(states.values())
+    removed = sum(1 for a, s in states.items() if s in sendable and a not in eligible)
+    # Grouped by variant (batch APIs send one variant per request), list order within each.
+    variants = {topics: key for topics, key in keys_of.items() if key is not None}
+    chosen.sort(key=lambda s: variants[s.topics])
+    limit = len(chosen) if options.limit is None else options.limit
+    recipients = tuple(chosen[:limit])
+    return Plan(
+        issue=issue,
+        subject=subject,
+        provider=options.provider,
+        rows=subscribers.rows,
+        invalid=subscribers.problems,
+        duplicates=subscribers.duplicates,
+        not_subscribed=counts["not_subscribed"],
+        suppressed=counts["suppressed"],
+        no_content=counts["no_content"],
+        already_sent=in_ledger["sent"],
+        failed=in_ledger["failed"],
+        unknown=in_ledger["unknown"] + in_ledger["sending"],
+        deferred=in_ledger["deferred"],
+        new=counts["new"],
+        removed=removed,
+        first_send=not states,
+        recipients=recipients,
+        held_back=len(chosen) - len(recipients),
+        resend_unknown=options.resend_unknown,
+        by_topic=dict(Counter(topic_label(s.topics) for s in recipients)),
+        variants=variants,
+        added=tuple(added),
+    )
+
+
+class Copy:
+    """One subscriber's copy of a newsletter variant; the MIME bytes are built only if read.
+
+    API providers that personalise on their side need only the fields and the template, so a
+    500-message batch never holds 500 encoded messages.
+    """
+
+    __slots__ = ("_keyring", "_recipient", "_test", "_variant", "fields", "template")
+
+    def __init__(
+        self,
+        recipient: Recipient,
+        variant: Variant,
+        keyring: Keyring,
+        template: Template,
+        test: bool,
+    ):
+        self._recipient = recipient
+        self._variant = variant
+        self._keyring = keyring
+        self._test = test
+        self.template: Template | None = template
+        fields = variant.fields_for(recipient, keyring, test)
+        for name in variant.placeholders:
+            fields[f"html_{name}"] = html.escape(fields[name])
+        self.fields: Mapping[str, str] = fields
+
+    @property
+    def address(self) -> str:
+        return self._recipient.address
+
+    @property
+    def message_id(self) -> str:
+        return self.fields["message_id"]
+
+    @property
+    def data(self) -> bytes:
+        return self._variant.personalise(self._recipient, self._keyring, self._test).data
+
+
+class NewsletterComposer:
+    """The email module's Newsletter behind the Composer seam."""
+
+    def __init__(self, newsletter: Newsletter, keyring: Keyring):
+        self.newsletter = newsletter
+        self.keyring = keyring
+        self._templates: dict[tuple[str, bool], Template] = {}
+
+    def variant_key(self, topics: frozenset[str]) -> str | None:
+        variant = self.newsletter.variant_for(topics)
+        return None if variant is None else variant.key
+
+    def compose(self, subscriber: Subscriber, test: bool = False) -> Copy:
+        variant = self.newsletter.variant_for(subscriber.topics)
+        if variant is None:
+            # A --to test send of an issue with nothing for these topics: send every section.
+            variant = self.newsletter.variant_for(ALL_TOPICS)
+            assert variant is not None
+        recipient = Recipient(
+            subscriber.normalised, subscriber.name, subscriber.topics, subscriber.row or None
+        )
+        return Copy(recipient, variant, self.keyring, self._template(variant, test), test)
+
+    def _template(self, variant: Variant, test: bool) -> Template:
+        key = (variant.key, test)
+        if key not in self._templates:
+            self._templates[key] = template_of(variant, test)
+        return self._templates[key]
+
+
+def template_of(variant: Variant, test: bool) -> Template:
+    """A variant with `{{field}}` placeholders (`{{html_field}}` in the HTML, pre-escaped)."""
+    html_part, text_part = variant.html, variant.text
+    for name, token in variant.placeholders.items():
+        html_part = html_part.replace(token, f"{{{{html_{name}}}}}")
+        text_part = text_part.replace(token, f"{{{{{name}}}}}")
+    envelope = variant.envelope
+    headers = [(k, v) for k, v in envelope.headers(variant.subject) if k != "From"]
+    headers += [(k, v) for k, v in envelope.list_headers(variant.subject) if k != "Subject"]
+    headers.append(("List-Unsubscribe", f"<{{{{unsubscribe_url}}}}>, {envelope.mailto()}"))
+    headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return Template(
+        key=f"{variant.key}{'+test' if test else ''}",
+        sender=envelope.sender,
+        subject=(TEST_PREFIX if test else "") + variant.subject,
+        text=text_part,
+        html=html_part,
+        headers=tuple(headers),
+    )

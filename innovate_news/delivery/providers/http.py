@@ -1,0 +1,142 @@
+"""HTTP for the API providers, and the only module that uses requests: timeouts and errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import requests
+
+from innovate_news import __version__
+from innovate_news.delivery.providers.base import redact
+from innovate_news.errors import AuthError, SendError, TransientError
+
+
+class DeliveryUnknown(SendError):
+    """The request went out whole but no answer came back: the batch may have been sent."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response that was not an error the client handles itself (2xx, or a 4xx per request)."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    def text(self) -> str:
+        return redact(self.body.decode("utf-8", "replace"))
+
+
+class _Body:
+    """A request body streamed in pieces, which remembers whether all of it was read."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = chunks
+        self.complete = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        self.complete = True
+
+
+class Client:
+    """One keep-alive session to one API, with its auth and timeouts."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ):
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"innovate-news/{__version__}"
+        self.session.headers.update(headers or {})
+        self.session.auth = auth
+        # Proxies and .netrc from the environment never apply to a key-bearing API call.
+        self.session.trust_env = False
+        self.requests = 0
+
+    def post(self, path: str, chunks: Iterable[bytes], content_type: str) -> Answer:
+        """POST a streamed body; translate the failures every API shares.
+
+        Raises AuthError (401/403), TransientError (could not connect, the body was not sent
+        whole, 429, 5xx) or DeliveryUnknown (the body was sent and the answer did not come).
+        """
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        body = _Body(chunks)
+        self.requests += 1
+        try:
+            response = self.session.post(
+                url,
+                data=body,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+                timeout=(min(self.timeout, 10.0), self.timeout),
+            )
+        except requests.ConnectTimeout as exc:
+            raise TransientError(f"{self.service}: could not connect to {self.base_url}") from exc
+        except requests.RequestException as exc:
+            what = redact(str(exc)) or type(exc).__name__
+            if body.complete:
+                raise DeliveryUnknown(f"{self.service}: no answer after sending: {what}") from exc
+            raise TransientError(f"{self.service}: request failed: {what}") from exc
+        return self._answer(response)
+
+    def _answer(self, response: requests.Response) -> Answer:
+        status = response.status_code
+        answer = Answer(status, response.content, dict(response.headers))
+        if status in (401, 403):
+            raise AuthError(
+                f"{self.service} refused the credentials (HTTP {status}): {answer.text()[:200]}; "
+                "check the API key in the environment and the account's permissions"
+            )
+        if status == 429:
+            wait = retry_after(answer.headers)
+            raise TransientError(f"{self.service} is rate limiting (HTTP 429)", retry_after=wait)
+        if status >= 500 or status in (408, 425):
+            raise TransientError(
+                f"{self.service} answered HTTP {status}: {answer.text()[:200]}",
+                retry_after=retry_after(answer.headers),
+            )
+        return answer
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date) or X-RateLimit-Reset."""
+    now = time.time() if now is None else now
+    lowered = {k.lower(): v.strip() for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value:
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            return max(0.0, when.timestamp() - now)
+    reset = lowered.get("x-ratelimit-reset")
+    if reset:
+        try:
+            number = float(reset)
+        except ValueError:
+            return None
+        if number > 1e12:  # epoch milliseconds
+            return max(0.0, number / 1000 - now)
+        if number > 1e9:  # epoch seconds (SendGrid)
+            return max(0.0, number - now)
+        return max(0.0, number)
+    return None

@@ -1,0 +1,155 @@
+"""Postmark: the batch endpoint, up to 500 messages a request, a result per message in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any, NoReturn
+
+from innovate_news.delivery.providers.base import (
+    Limits,
+    Message,
+    Receipt,
+    display_address,
+    fill,
+    redact,
+)
+from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
+from innovate_news.errors import AuthError, SendError
+
+MAX_BATCH = 500
+INACTIVE = 406  # the recipient bounced, complained or unsubscribed before
+# Headers Postmark takes as fields of its own, or sets itself.
+_OWN_HEADERS = {"from", "to", "subject", "reply-to", "cc", "bcc", "date", "mime-version"}
+_OWN_HEADERS |= {"content-type", "content-transfer-encoding"}
+
+
+class PostmarkProvider:
+    """Sends through Postmark's /email/batch with a server token."""
+
+    name = "postmark"
+
+    def __init__(self, client: Client, message_stream: str, limits: Limits):
+        self.client = client
+        self.message_stream = message_stream
+        self.limits = replace(limits, batch_size=min(limits.batch_size, MAX_BATCH))
+
+    def open(self) -> None:
+        return None
+
+    def send(self, batch: Sequence[Message]) -> list[Receipt]:
+        if not batch:
+            return []
+        try:
+            answer = self.client.post("/email/batch", self._body(batch), "application/json")
+        except DeliveryUnknown as exc:
+            return [Receipt(m.address, "unknown", error=str(exc)) for m in batch]
+        if answer.status != 200:
+            self._refused(answer)
+        return self._results(batch, answer)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _body(self, batch: Sequence[Message]) -> Iterator[bytes]:
+        """The JSON array, one message at a time, so a 500-message batch is never all in memory."""
+        yield b"["
+        for index, message in enumerate(batch):
+            item = json.dumps(self._item(message), ensure_ascii=False).encode("utf-8")
+            yield item if index == 0 else b"," + item
+        yield b"]"
+
+    def _item(self, message: Message) -> dict[str, Any]:
+        template = message.template
+        if template is None:
+            return self._item_from_mime(message)
+        fields = message.fields
+        headers = [{"Name": k, "Value": fill(v, fields)} for k, v in template.headers]
+        headers.append({"Name": "Message-ID", "Value": message.message_id})
+        item: dict[str, Any] = {
+            "From": template.sender,
+            "To": display_address(message),
+            "Subject": fill(template.subject, fields),
+            "TextBody": fill(template.text, fields),
+            "HtmlBody": fill(template.html, fields),
+            "MessageStream": self.message_stream,
+        }
+        reply_to = [h for h in headers if h["Name"].lower() == "reply-to"]
+        if reply_to:
+            item["ReplyTo"] = reply_to[0]["Value"]
+        item["Headers"] = [h for h in headers if h["Name"].lower() not in _OWN_HEADERS]
+        return item
+
+    def _item_from_mime(self, message: Message) -> dict[str, Any]:
+        """The same fields taken from a finished MIME message (for one-off mail)."""
+        parsed = BytesParser(policy=policy.default).parsebytes(message.data)
+        assert isinstance(parsed, EmailMessage)
+        text = parsed.get_body(("plain",))
+        html = parsed.get_body(("html",))
+        item: dict[str, Any] = {
+            "From": str(parsed["From"]),
+            "To": display_address(message),
+            "Subject": str(parsed["Subject"] or ""),
+            "MessageStream": self.message_stream,
+            "Headers": [
+                {"Name": k, "Value": str(v)}
+                for k, v in parsed.items()
+                if k.lower() not in _OWN_HEADERS
+            ],
+        }
+        if parsed["Reply-To"]:
+            item["ReplyTo"] = str(parsed["Reply-To"])
+        if text is not None:
+            item["TextBody"] = text.get_content()
+        if html is not None:
+            item["HtmlBody"] = html.get_content()
+        return item
+
+    def _results(self, batch: Sequence[Message], answer: Answer) -> list[Receipt]:
+        try:
+            results = json.loads(answer.body)
+        except ValueError:
+            results = None
+        if not isinstance(results, list) or len(results) != len(batch):
+            # Results cannot be matched to messages: whether each went out is not known.
+            error = f"postmark answered 200 with {answer.text()[:200]!r}, not one result each"
+            return [Receipt(m.address, "unknown", error=error) for m in batch]
+        return [_receipt(m, r) for m, r in zip(batch, results, strict=True)]
+
+    @staticmethod
+    def _refused(answer: Answer) -> NoReturn:
+        """The whole request was refused (sender, stream, account...): nothing was sent, and
+        the fix is in the setup, so the run stops instead of failing every recipient."""
+        code, text = _error(answer)
+        if code == 10:  # a bad or missing server token, even when not sent as HTTP 401
+            raise AuthError(f"postmark refused the server token: {text}")
+        raise SendError(
+            f"postmark refused the request (HTTP {answer.status}, ErrorCode {code}): {text}"
+        )
+
+
+def _receipt(message: Message, result: Any) -> Receipt:
+    if not isinstance(result, dict):
+        return Receipt(message.address, "unknown", error=f"unreadable result {result!r:.200}")
+    code = result.get("ErrorCode")
+    text = redact(str(result.get("Message", "")))
+    if code == 0:
+        return Receipt(message.address, "sent", provider_id=str(result.get("MessageID", "")))
+    error = f"postmark ErrorCode {code}: {text}"
+    if code == INACTIVE:
+        return Receipt(message.address, "failed", error=error, suppress="bounced")
+    return Receipt(message.address, "failed", error=error)
+
+
+def _error(answer: Answer) -> tuple[Any, str]:
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return None, answer.text()[:200]
+    if isinstance(data, dict):
+        return data.get("ErrorCode"), redact(str(data.get("Message", "")))[:300]
+    return None, answer.text()[:200]

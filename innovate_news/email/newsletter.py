@@ -1,0 +1,267 @@
+"""Ready-to-send messages: each variant compiled and encoded once, then filled per recipient."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from innovate_news.audience.tokens import Keyring
+from innovate_news.content.issues import Issue, load_posts, select_posts
+from innovate_news.content.posts import Post
+from innovate_news.email import context as email_context
+from innovate_news.email import mime, render
+from innovate_news.email.envelope import (
+    TEST_PREFIX as TEST_PREFIX,  # re-exported: senders mark test copies
+)
+from innovate_news.email.envelope import Envelope, subject_for, templates
+from innovate_news.errors import RenderError, SubscriberError
+from innovate_news.settings import Settings
+
+FIELDS = ("greeting", "name", "address", "unsubscribe_url", "preferences_url")
+REQUIRED = ("unsubscribe_url",)  # a bulk message without a working unsubscribe link is refused
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to send to; `row` is their line in the subscriber CSV, for error messages."""
+
+    address: str
+    name: str = ""
+    topics: frozenset[str] = frozenset()  # empty: every topic
+    row: int | None = None
+
+    def where(self) -> str:
+        return f"row {self.row}" if self.row is not None else self.address
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One recipient's complete message (RFC 5322, CRLF) and the values filled into it."""
+
+    address: str
+    message_id: str
+    data: bytes
+    variant: str  # the variant's key: which topic selection this copy is
+    fields: Mapping[str, str]  # name, greeting, address, unsubscribe_url, preferences_url, ...
+    template: Variant | None = field(default=None, repr=False, compare=False)
+
+
+def _link(base: str, token: str) -> str:
+    return f"{base}{'&' if '?' in base else '?'}t={token}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One compiled email for one (issue, topic selection), and its MIME template."""
+
+    key: str
+    topics: frozenset[str]
+    subject: str
+    html: str  # with placeholders (see `placeholders`)
+    text: str
+    placeholders: Mapping[str, str]  # field -> the token standing for it in html and text
+    envelope: Envelope = field(repr=False)
+    _templates: tuple[mime.Template, mime.Template] = field(repr=False)
+
+    @functools.cached_property
+    def _slots(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The fields the text and the HTML part use: only those are encoded per recipient."""
+        names = self._templates[0].names
+        text = tuple(f for f in FIELDS if f"text:{f}" in names)
+        return text, tuple(f for f in FIELDS if f"html:{f}" in names)
+
+    def fill_html(self, fields: Mapping[str, str]) -> str:
+        """The HTML with a recipient's values, escaped for HTML (for API providers)."""
+        out = self.html
+        for name, token in self.placeholders.items():
+            out = out.replace(token, html.escape(fields[name]))
+        return out
+
+    def fill_text(self, fields: Mapping[str, str]) -> str:
+        out = self.text
+        for name, token in self.placeholders.items():
+            out = out.replace(token, fields[name])
+        return out
+
+    def fields_for(
+        self, recipient: Recipient, keyring: Keyring, test: bool = False
+    ) -> dict[str, str]:
+        """Every per-recipient value, checked for header safety first."""
+        name = clean_name(recipient)
+        address = recipient.address
+        if problem := mime.address_problem(address):
+            raise SubscriberError(f"{recipient.where()}: email {address!r} {problem}")
+        env = self.envelope
+        preferences = ""
+        if env.preferences_url:
+            preferences = _link(
+                env.preferences_url, keyring.sign("preferences", env.list_id, address)
+            )
+        return {
+            "name": name,
+            "greeting": f"Hello {name}," if name else "Hello,",
+            "address": address,
+            "unsubscribe_url": _link(
+                env.unsubscribe_url, keyring.sign("unsubscribe", env.list_id, address)
+            ),
+            "preferences_url": preferences,
+            "message_id": env.message_id(address, test),
+        }
+
+    def personalise(self, recipient: Recipient, keyring: Keyring, test: bool = False) -> Outgoing:
+        """This recipient's copy: values encoded and dropped into the prepared MIME bytes."""
+        fields = self.fields_for(recipient, keyring, test)
+        template = self._templates[1 if test else 0]
+        values = {
+            "to": mime.format_address(fields["name"], fields["address"]).encode("ascii"),
+            "message_id": fields["message_id"].encode("ascii"),
+            "list_unsubscribe": fields["unsubscribe_url"].encode("ascii"),
+        }
+        for name in self._slots[0]:
+            values["text:" + name] = mime.qp_value(fields[name])
+        for name in self._slots[1]:
+            values["html:" + name] = mime.qp_value(html.escape(fields[name]))
+        return Outgoing(
+            recipient.address, fields["message_id"], template.fill(values), self.key, fields, self
+        )
+
+    def personalise_slow(self, recipient: Recipient, keyring: Keyring, test: bool = False) -> bytes:
+        """The same copy built the obvious way with EmailMessage: the reference the fast path
+        is tested and benchmarked against (about 30 times slower)."""
+        fields = self.fields_for(recipient, keyring, test)
+        env = self.envelope
+        message = EmailMessage(policy=policy.SMTP)
+        message["Date"] = env.date
+        message["Message-ID"] = fields["message_id"]
+        for name, value in env.headers(self.subject):
+            message[name] = value
+        message["To"] = Address(display_name=fields["name"], addr_spec=fields["address"])
+        for name, value in env.list_headers(subject_for(self.subject, test)):
+            message[name] = value
+        message["List-Unsubscribe"] = f"<{fields['unsubscribe_url']}>, {env.mailto()}"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(self.fill_text(fields))
+        message.add_alternative(self.fill_html(fields), subtype="html")
+        return message.as_bytes()
+
+
+def clean_name(recipient: Recipient) -> str:
+    """The name with its whitespace tidied; a line break or control character is refused."""
+    if problem := mime.header_problem(recipient.name.replace("\t", " ")):
+        raise SubscriberError(f"{recipient.where()}: name {problem}; fix it in the list")
+    return " ".join(recipient.name.split())
+
+
+class Newsletter:
+    """An issue ready to send: its posts chosen, each topic selection compiled once on demand."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        issue: Issue,
+        posts: Sequence[Post],
+        keyring: Keyring,
+        now: dt.datetime,
+    ):
+        self.settings = settings
+        self.issue = issue
+        self.posts = list(posts)
+        self.keyring = keyring
+        self.cards = [
+            email_context.card(settings, email_context.record(settings, p), issue.date)
+            for p in self.posts
+        ]
+        self.kinds = frozenset(c["kind"] for c in self.cards)
+        self.envelope = Envelope.of(settings, issue, now)
+        self.compile_count = 0
+        self._variants: dict[frozenset[str], Variant] = {}
+        nonce = secrets.token_hex(4).upper()
+        self.placeholders = {
+            name: f"ZQX{name.replace('_', '').upper()}{nonce}ZQX" for name in FIELDS
+        }
+
+    def selection(self, topics: Iterable[str]) -> frozenset[str] | None:
+        """The sections a subscriber with these topics gets; None when that is nothing."""
+        wanted = frozenset(topics) & email_context.TOPICS or email_context.TOPICS
+        if not self.kinds:
+            return frozenset()  # an editorial without posts goes to everyone
+        return (wanted & self.kinds) or None
+
+    def variant_for(self, topics: Iterable[str]) -> Variant | None:
+        chosen = self.selection(topics)
+        if chosen is None:
+            return None
+        if chosen not in self._variants:
+            self._variants[chosen] = self._compile(chosen)
+        return self._variants[chosen]
+
+    def variants(self) -> list[Variant]:
+        """Every distinct variant subscribers could get (for `check`)."""
+        out: dict[str, Variant] = {}
+        kinds = sorted(self.kinds)
+        for mask in range(1, 2 ** len(kinds)):
+            topics = {k for i, k in enumerate(kinds) if mask >> i & 1}
+            if (variant := self.variant_for(topics)) is not None:
+                out[variant.key] = variant
+        if not kinds and (variant := self.variant_for(())) is not None:
+            out[variant.key] = variant
+        return list(out.values())
+
+    def messages(self, recipients: Iterable[Recipient], test: bool = False) -> Iterator[Outgoing]:
+        """Each recipient's copy, lazily (100,000 of them never sit in memory at once)."""
+        for recipient in recipients:
+            variant = self.variant_for(recipient.topics)
+            if variant is not None:
+                yield variant.personalise(recipient, self.keyring, test)
+
+    def _compile(self, topics: frozenset[str]) -> Variant:
+        context = email_context.context(
+            self.settings, self.issue, self.cards, topics or email_context.TOPICS, self.placeholders
+        )
+        rendered = render.render(self.settings, context)
+        self.compile_count += 1
+        rendered = render.Rendered(_end_line(rendered.html), _end_line(rendered.text))
+        key = "+".join(sorted(topics)) or "editorial"
+        for part, content in (("HTML", rendered.html), ("text", rendered.text)):
+            for name in REQUIRED:
+                if self.placeholders[name] not in content:
+                    raise RenderError(
+                        f"the {part} part of the email has no {name} link; keep "
+                        "footer.unsubscribe_url in the template"
+                    )
+        subject = self.issue.subject
+        return Variant(
+            key=key,
+            topics=topics,
+            subject=subject,
+            html=rendered.html,
+            text=rendered.text,
+            placeholders=self.placeholders,
+            envelope=self.envelope,
+            _templates=templates(key, rendered, self.placeholders, subject, self.envelope),
+        )
+
+
+def _end_line(text: str) -> str:
+    """LF line ends and a final newline, as EmailMessage.set_content would make them."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def prepare(
+    settings: Settings,
+    issue: Issue,
+    keyring: Keyring,
+    now: dt.datetime,
+    posts: Sequence[Post] | None = None,
+) -> Newsletter:
+    """Choose the issue's posts (errors name the issue file's line) and get ready to render."""
+    every = load_posts(settings) if posts is None else posts
+    return Newsletter(settings, issue, select_posts(settings, issue, every, now), keyring, now)

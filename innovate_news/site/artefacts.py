@@ -1,0 +1,252 @@
+"""Everything one post contributes to the site, computed from that post alone (so in parallel)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from markupsafe import escape
+
+from innovate_news import templating
+from innovate_news.content import markdown
+from innovate_news.content.posts import KIND_FOLDERS, KIND_TITLES, Post
+from innovate_news.settings import Settings
+from innovate_news.site import calendar, feeds
+
+
+@dataclass(frozen=True)
+class Artefacts:
+    """A post's page, feed entries and calendar event, plus the metadata the lists need."""
+
+    meta: dict[str, Any]
+    page: bytes
+    rss: bytes
+    atom: bytes
+    json: bytes
+    ics: bytes  # empty for posts that are not events
+
+
+def post_url(settings: Settings, slug: str) -> str:
+    return f"{settings.base_url}posts/{slug}/"
+
+
+def entry_id(settings: Settings, post: Post) -> str:
+    """A tag: URI (RFC 4151) from the site's host, the post's date and its slug.
+
+    It does not involve the title, so editing a title keeps every reader's read/unread state.
+    """
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    path = urlsplit(settings.base_url).path.rstrip("/")
+    return f"tag:{host},{post.date:%Y-%m-%d}:{path}/posts/{post.slug}"
+
+
+def event_uid(settings: Settings, post: Post) -> str:
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    return f"{post.slug}@{host}"
+
+
+def summary_of(post: Post, html: str) -> str:
+    return post.summary if post.summary else markdown.first_paragraph(html)
+
+
+def event_html(post: Post) -> str:
+    """When and where, at the top of an event's feed entry (feed readers show no custom fields)."""
+    event = post.event
+    if event is None:
+        return ""
+    when = f"{templating.format_day(event.start)}, {event.start:%H:%M}"
+    if event.end is not None:
+        same_day = event.end.date() == event.start.date()
+        end = f"{event.end:%H:%M}" if same_day else templating.format_day(event.end)
+        when += f"–{end}"
+    rows = [f"<p><strong>When:</strong> {escape(when)} ({escape(event.start.tzname() or '')})"]
+    if event.location:
+        rows.append(f"<br><strong>Where:</strong> {escape(event.location)}")
+    if event.online_url:
+        rows.append(f'<br><strong>Online:</strong> <a href="{escape(event.online_url)}">join</a>')
+    if event.booking_url:
+        rows.append(f'<br><strong>Booking:</strong> <a href="{escape(event.booking_url)}">book</a>')
+    return "".join(rows) + "</p>\n"
+
+
+def metadata(settings: Settings, post: Post, summary: str) -> dict[str, Any]:
+    """The JSON-friendly facts about a post that index pages, calendars and emails use."""
+    event = post.event
+    listed = json.dumps([post.slug, post.title, post.date.isoformat(), post.kind])
+    return {
+        "slug": post.slug,
+        "kind": post.kind,
+        "title": post.title,
+        "date": post.date.isoformat(),
+        "updated": (post.updated or post.date).isoformat(),
+        # The same moments as numbers, for sorting thousands of posts without parsing dates.
+        "ts": post.date.timestamp(),
+        "updated_ts": (post.updated or post.date).timestamp(),
+        "starts": event.start.timestamp() if event else None,
+        "ends": (event.end or event.start).timestamp() if event else None,
+        # What an archive list shows of the post: the list is written again when it changes.
+        "listing": hashlib.sha256(listed.encode()).hexdigest()[:32],
+        "summary": summary,
+        "authors": [a.name for a in post.authors],
+        "tags": list(post.tags),
+        "draft": post.draft,
+        "url": post_url(settings, post.slug),
+        "path": str(post.path),
+        "image": (
+            {"src": markdown.absolute(post.image.src, "", settings.base_url), "alt": post.image.alt}
+            if post.image
+            else None
+        ),
+        "event": (
+            {
+                "start": event.start.isoformat(),
+                "end": event.end.isoformat() if event.end else None,
+                "location": event.location,
+                "online_url": event.online_url,
+                "booking_url": event.booking_url,
+            }
+            if event
+            else None
+        ),
+    }
+
+
+def build(settings: Settings, post: Post) -> Artefacts:
+    url = post_url(settings, post.slug)
+    html = markdown.render(post.body, url, settings.base_url)
+    summary = summary_of(post, html)
+    meta = metadata(settings, post, summary)
+    entry = feeds.EntryData(
+        id=entry_id(settings, post),
+        url=url,
+        title=post.title,
+        summary=summary,
+        html=event_html(post) + html,
+        published=post.date,
+        updated=post.updated or post.date,
+        authors=tuple(a.name for a in post.authors),
+        tags=post.tags,
+        image_url=meta["image"]["src"] if meta["image"] else None,
+        extension={"kind": post.kind} | ({"event": meta["event"]} if post.event else {}),
+    )
+    page = templating.render(
+        settings,
+        "site/post.html",
+        site=settings.site,
+        root="../../",  # relative, so the stylesheet also loads from a local copy of the site
+        post=post,
+        meta=meta,
+        html=html,
+        summary=summary,
+        url=url,
+        feeds=feed_links(settings, post.kind),
+        kind_title=KIND_TITLES[post.kind],
+        kind_url=f"{settings.base_url}{KIND_FOLDERS[post.kind]}/",
+        jsonld=jsonld(settings, post, meta),
+        ics_url=f"{settings.base_url}events/{post.slug}.ics" if post.event else None,
+    ).encode("utf-8")
+    ics = b""
+    if post.event is not None:
+        ics = calendar.vevent(
+            uid=event_uid(settings, post),
+            title=post.title,
+            start=post.event.start,
+            end=post.event.end,
+            stamp=post.updated or post.date,
+            url=url,
+            description=summary,
+            location=post.event.location or post.event.online_url,
+            tzid=settings.site["timezone"],
+        )
+    fragments = feeds.fragments(entry)
+    return Artefacts(
+        meta=meta,
+        page=page,
+        rss=fragments["rss"],
+        atom=fragments["atom"],
+        json=fragments["json"],
+        ics=ics,
+    )
+
+
+def feed_links(settings: Settings, kind: str | None = None) -> list[dict[str, str]]:
+    """<link rel="alternate"> targets: the site's feeds, then the kind's own."""
+    base = settings.base_url
+    links = [
+        {"type": "application/rss+xml", "href": f"{base}feed.xml", "title": "RSS"},
+        {"type": "application/atom+xml", "href": f"{base}atom.xml", "title": "Atom"},
+        {"type": "application/feed+json", "href": f"{base}feed.json", "title": "JSON Feed"},
+    ]
+    if kind:
+        folder, title = KIND_FOLDERS[kind], KIND_TITLES[kind]
+        links += [
+            {"type": t, "href": f"{base}{folder}/{n}", "title": f"{title} ({label})"}
+            for t, n, label in (
+                ("application/rss+xml", "feed.xml", "RSS"),
+                ("application/atom+xml", "atom.xml", "Atom"),
+                ("application/feed+json", "feed.json", "JSON Feed"),
+            )
+        ]
+    return links
+
+
+def jsonld(settings: Settings, post: Post, meta: dict[str, Any]) -> dict[str, Any]:
+    """schema.org: an Event for events, an Article for everything else."""
+    authors = [
+        {
+            "@type": "Person",
+            "name": a.name,
+            **({"sameAs": f"https://orcid.org/{a.orcid}"} if a.orcid else {}),
+        }
+        if a.name != settings.site["author"]
+        else {"@type": "Organization", "name": a.name}
+        for a in post.authors
+    ]
+    publisher = {"@type": "Organization", "name": settings.site["title"], "url": settings.base_url}
+    common: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "url": meta["url"],
+        "description": meta["summary"],
+        "inLanguage": settings.site["language"],
+    }
+    if meta["image"]:
+        common["image"] = meta["image"]["src"]
+    if post.event is None:
+        return {
+            **common,
+            "@type": "Article",
+            "headline": post.title,
+            "datePublished": meta["date"],
+            "dateModified": meta["updated"],
+            "author": authors,
+            "publisher": publisher,
+            "mainEntityOfPage": meta["url"],
+            "keywords": list(post.tags),
+        }
+    event = post.event
+    online = event.online_url is not None
+    in_person = event.location is not None
+    mode = "Mixed" if online and in_person else ("Online" if online else "Offline")
+    locations: list[dict[str, Any]] = []
+    if in_person:
+        locations.append({"@type": "Place", "name": event.location, "address": event.location})
+    if online:
+        locations.append({"@type": "VirtualLocation", "url": event.online_url})
+    data = {
+        **common,
+        "@type": "Event",
+        "name": post.title,
+        "startDate": event.start.isoformat(),
+        "eventAttendanceMode": f"https://schema.org/{mode}EventAttendanceMode",
+        "eventStatus": "https://schema.org/EventScheduled",
+        "organizer": publisher,
+        "location": locations[0] if len(locations) == 1 else locations,
+    }
+    if event.end:
+        data["endDate"] = event.end.isoformat()
+    if event.booking_url:
+        data["offers"] = {"@type": "Offer", "url": event.booking_url}
+    return data

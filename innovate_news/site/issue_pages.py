@@ -1,0 +1,66 @@
+"""The web version of each published issue ("view in browser") and the issue list on index.html."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from innovate_news import templating
+from innovate_news.content import markdown
+from innovate_news.content.issues import Issue, candidates_from_records, choose, load_issues
+from innovate_news.content.posts import KIND_FOLDERS, KIND_TITLES
+from innovate_news.email import context as email_context
+from innovate_news.settings import Settings
+from innovate_news.site import artefacts
+
+
+@dataclass(frozen=True)
+class IssuePage:
+    """One issue's page, ready to write, and its entry in the site's issue list."""
+
+    relative: str
+    data: bytes
+    link: dict[str, str]
+
+
+def issue_pages(
+    settings: Settings, records: Iterable[Mapping[str, Any]], now: dt.datetime
+) -> list[IssuePage]:
+    """Pages of every issue dated up to `now`, newest first; a bad issue raises ContentError."""
+    by_slug = {r["slug"]: r for r in records}
+    candidates = candidates_from_records(by_slug.values())
+    issues = load_issues(settings)
+    pages = []
+    previous: dt.datetime | None = None
+    for issue in issues:
+        if issue.published(now):  # an issue still to come may list posts still to come
+            chosen = choose(issue, candidates, previous, now)
+            pages.append(_page(settings, issue, [by_slug[slug] for slug in chosen]))
+        previous = issue.date
+    return pages[::-1]
+
+
+def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) -> IssuePage:
+    url = issue.url(settings)
+    html = templating.render(
+        settings,
+        "site/issue.html",
+        site=settings.site,
+        base_url=settings.base_url,
+        url=url,
+        feeds=artefacts.feed_links(settings),
+        kind_titles=KIND_TITLES,
+        kind_folders=KIND_FOLDERS,
+        issue={
+            "subject": issue.subject,
+            "preheader": issue.preheader or "",
+            "date": issue.date.isoformat(),
+            "slug": issue.slug,
+        },
+        editorial=markdown.render(issue.body, url, settings.base_url),
+        sections=email_context.sections(records, email_context.TOPICS),
+    )
+    link = {"url": url, "subject": issue.subject, "date": issue.date.isoformat()}
+    return IssuePage(f"issues/{issue.slug}/index.html", html.encode("utf-8"), link)

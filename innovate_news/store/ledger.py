@@ -1,0 +1,318 @@
+"""The send ledger (SQLite in the state folder): who got which issue, and who must never get one.
+
+Each recipient's state is committed before the hand-over to the provider ("sending") and the
+result after it, so a crash in between leaves "sending", which the next run turns into
+"unknown" and does not resend unless asked to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from innovate_news.delivery import lock as issue_lock
+from innovate_news.delivery.providers.base import Receipt, redact
+from innovate_news.errors import LedgerError
+from innovate_news.settings import Settings
+from innovate_news.store.database import Database
+
+FILE_NAME = "ledger.sqlite3"
+STATES = ("pending", "sending", "sent", "failed", "deferred", "unknown")
+REASONS = ("unsubscribed", "bounced", "complained", "erased")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issues (
+    issue TEXT PRIMARY KEY,
+    snapshot_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    issue TEXT NOT NULL,
+    address TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    provider TEXT NOT NULL DEFAULT '',
+    provider_id TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    sent_at TEXT,
+    PRIMARY KEY (issue, address)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at TEXT NOT NULL
+) WITHOUT ROWID;
+-- Mailbox names are case-insensitive in practice: a suppression matches in any case.
+CREATE INDEX IF NOT EXISTS suppressions_nocase ON suppressions (address COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS test_sends (
+    id INTEGER PRIMARY KEY,
+    issue TEXT NOT NULL,
+    address TEXT NOT NULL,
+    state TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient's row for one issue."""
+
+    address: str
+    state: str
+    attempts: int
+    provider: str
+    provider_id: str
+    last_error: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Suppression:
+    address: str
+    reason: str
+    source: str
+    at: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+class Ledger(Database):
+    """One SQLite database, safe to share between the threads of one sender."""
+
+    what = "the ledger"
+
+    def __init__(self, path: Path, durable: bool = False):
+        super().__init__(path, SCHEMA, durable)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Ledger:
+        return cls(settings.folder("state") / FILE_NAME)
+
+    def lock(self, issue: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the send lock of `issue` (see issue_lock); a second holder fails at once."""
+        return issue_lock.hold(self.path.parent / "locks", issue)
+
+    # Snapshot and planning ---------------------------------------------------------------
+
+    def has_snapshot(self, issue: str) -> bool:
+        return bool(self._read("SELECT 1 FROM issues WHERE issue = ?", (issue,)))
+
+    def add(self, issue: str, addresses: Iterable[str]) -> int:
+        """Add recipients as pending (the snapshot at first send, or new ones later)."""
+        now = _now()
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO issues (issue, snapshot_at) VALUES (?, ?)", (issue, now)
+            )
+            (start,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE issue = ?", (issue,)
+            ).fetchone()
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries (issue, address, seq, state, added_at, "
+                "updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                ((issue, a, start + i, now, now) for i, a in enumerate(addresses, start=1)),
+            )
+            return db.total_changes - before
+
+    def states(self, issue: str) -> dict[str, str]:
+        """Every recipient of `issue` and their state, in snapshot order."""
+        rows = self._read(
+            "SELECT address, state FROM deliveries WHERE issue = ? ORDER BY seq", (issue,)
+        )
+        return {str(a): str(s) for a, s in rows}
+
+    def recover(self, issue: str) -> int:
+        """Turn hand-overs a crashed run left open into `unknown`; call with the lock held."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET state = 'unknown', updated_at = ?, last_error = "
+                "'the run stopped during the hand-over; it may or may not have been sent' "
+                "WHERE issue = ? AND state = 'sending'",
+                (_now(), issue),
+            )
+            return cursor.rowcount
+
+    # Hand-overs --------------------------------------------------------------------------
+
+    def begin(
+        self, issue: str, addresses: Sequence[str], provider: str, allowed: Sequence[str]
+    ) -> list[str]:
+        """Mark recipients `sending`, committed, before their hand-over; returns those marked.
+
+        Only rows in an `allowed` state move, and a suppressed address never does: this is the
+        last check before a message leaves, whatever the plan said.
+        """
+        states = ",".join("?" * len(allowed))
+        sql = (
+            f"UPDATE deliveries SET state = 'sending', attempts = attempts + 1, provider = ?, "  # noqa: S608 (placeholders only)
+            f"updated_at = ? WHERE issue = ? AND address = ? AND state IN ({states}) "
+            "AND NOT EXISTS (SELECT 1 FROM suppressions s "
+            "WHERE s.address = deliveries.address COLLATE NOCASE)"
+        )
+        now = _now()
+        marked = []
+        with self._write() as db:
+            for address in addresses:
+                if db.execute(sql, (provider, now, issue, address, *allowed)).rowcount:
+                    marked.append(address)
+        return marked
+
+    def finish(self, issue: str, receipts: Sequence[Receipt]) -> None:
+        """Record what the provider said, and suppress addresses it reported dead."""
+        now = _now()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = ?, provider_id = ?, last_error = ?, updated_at = ?,"
+                " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
+                "WHERE issue = ? AND address = ? AND state = 'sending'",
+                (
+                    (r.status, r.provider_id, redact(r.error), now, r.status, now, issue, r.address)
+                    for r in receipts
+                ),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) VALUES "
+                "(?, ?, ?, ?)",
+                ((r.address, r.suppress, f"send {issue}", now) for r in receipts if r.suppress),
+            )
+
+    def release(self, issue: str, addresses: Sequence[str], state: str, error: str) -> None:
+        """Put recipients back (nothing was handed over) as `pending` or `deferred`."""
+        now = _now()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?, "
+                "attempts = CASE WHEN ? = 'pending' THEN attempts - 1 ELSE attempts END "
+                "WHERE issue = ? AND address = ? AND state = 'sending'",
+                ((state, redact(error), now, state, issue, a) for a in addresses),
+            )
+
+    def sent_since(self, since: dt.datetime, provider: str) -> int:
+        """Messages handed to `provider` since `since` (for a daily cap across runs)."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM deliveries WHERE sent_at >= ? AND provider = ?",
+            (since.astimezone(dt.UTC).isoformat(timespec="microseconds"), provider),
+        )
+        return int(str(rows[0][0]))
+
+    def record_test(self, issue: str, provider: str, receipt: Receipt) -> None:
+        """A --to test send: kept apart from the list's rows."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO test_sends (issue, address, state, provider, provider_id, error, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    issue,
+                    receipt.address,
+                    receipt.status,
+                    provider,
+                    receipt.provider_id,
+                    redact(receipt.error),
+                    _now(),
+                ),
+            )
+
+    # Reporting ---------------------------------------------------------------------------
+
+    def counts(self, issue: str) -> dict[str, int]:
+        rows = self._read(
+            "SELECT state, COUNT(*) FROM deliveries WHERE issue = ? GROUP BY state", (issue,)
+        )
+        found = {str(s): int(str(n)) for s, n in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def deliveries(self, issue: str, states: Sequence[str] = STATES) -> list[Delivery]:
+        marks = ",".join("?" * len(states))
+        rows = self._read(
+            "SELECT address, state, attempts, provider, provider_id, last_error, updated_at "  # noqa: S608 (placeholders only)
+            f"FROM deliveries WHERE issue = ? AND state IN ({marks}) ORDER BY seq",
+            (issue, *states),
+        )
+        return [
+            Delivery(str(a), str(s), int(str(n)), str(p), str(i), str(e), str(u))
+            for a, s, n, p, i, e, u in rows
+        ]
+
+    def test_sends(self, issue: str) -> list[dict[str, str]]:
+        rows = self._read(
+            "SELECT address, state, provider, at FROM test_sends WHERE issue = ? ORDER BY id",
+            (issue,),
+        )
+        return [
+            dict(zip(("address", "state", "provider", "at"), map(str, r), strict=True))
+            for r in rows
+        ]
+
+    # Suppressions ------------------------------------------------------------------------
+
+    def suppress(self, address: str, reason: str, source: str) -> bool:
+        """Never mail `address` again; False when it was already suppressed."""
+        if reason not in REASONS:
+            raise LedgerError(f"unknown suppression reason {reason!r}; use one of {REASONS}")
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) "
+                "VALUES (?, ?, ?, ?)",
+                (address, reason, source, _now()),
+            )
+            return cursor.rowcount > 0
+
+    def is_suppressed(self, address: str) -> bool:
+        sql = "SELECT 1 FROM suppressions WHERE address = ? COLLATE NOCASE"
+        return bool(self._read(sql, (address,)))
+
+    def suppressions(self) -> list[Suppression]:
+        rows = self._read("SELECT address, reason, source, at FROM suppressions ORDER BY at")
+        return [Suppression(*map(str, row)) for row in rows]
+
+    def suppressed(self) -> set[str]:
+        return {str(a) for (a,) in self._read("SELECT address FROM suppressions")}
+
+    def unsuppress(self, address: str) -> bool:
+        """Lift the suppressions of `address`, in any case (only fresh consent may do this)."""
+        with self._write() as db:
+            sql = "DELETE FROM suppressions WHERE address = ? COLLATE NOCASE"
+            return db.execute(sql, (address,)).rowcount > 0
+
+    def about(self, address: str) -> dict[str, list[dict[str, str]]]:
+        """Every row that names `address` in any case, by table (for a subject access request)."""
+        columns = {
+            "deliveries": "issue, state, attempts, provider, provider_id, last_error, added_at, "
+            "updated_at, sent_at",
+            "test_sends": "issue, state, provider, provider_id, error, at",
+            "suppressions": "reason, source, at",
+        }
+        out = {}
+        for table, names in columns.items():
+            sql = f"SELECT {names} FROM {table} WHERE address = ? COLLATE NOCASE"  # noqa: S608 (fixed names)
+            rows = self._read(sql, (address,))
+            out[table] = [dict(zip(names.split(", "), map(str, r), strict=True)) for r in rows]
+        return out
+
+    def erase(self, address: str, pseudonym: str, source: str) -> int:
+        """Put `pseudonym` (a keyed hash) wherever `address` was, and suppress the pseudonym."""
+        with self._write() as db:
+            changed = 0
+            for table in ("deliveries", "test_sends"):
+                sql = f"UPDATE OR REPLACE {table} SET address = ? WHERE address = ? COLLATE NOCASE"  # noqa: S608 (fixed names)
+                changed += db.execute(sql, (pseudonym, address)).rowcount
+            sql = "DELETE FROM suppressions WHERE address = ? COLLATE NOCASE"
+            changed += db.execute(sql, (address,)).rowcount
+            db.execute(
+                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) "
+                "VALUES (?, 'erased', ?, ?)",
+                (pseudonym, source, _now()),
+            )
+            return changed
