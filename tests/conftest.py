@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +12,7 @@ from click.testing import CliRunner, Result
 from innovate_news import settings as settings_module
 from innovate_news.cli.main import cli
 from innovate_news.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PARTS = ("posts", "issues", "static", "innovate-news.toml", "subscribers.example.csv")
-# A fixed clock for reproducible builds: after every example post, before the 2027 event.
-NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+from tests.support import EXAMPLE_PARTS, REPO
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import datetime as dt
 import stat
 
 import pytest
-from conftest import NOW
 
 from innovate_news.audience import tokens
 from innovate_news.audience.tokens import Keyring
 from innovate_news.errors import SettingsError, TokenError
 from innovate_news.settings import Settings
+from tests.support import NOW
 
 SECRET = "correct-horse-battery-staple-0123"
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW, REPO
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from innovate_news import settings as settings_module
 from innovate_news.audience import tokens
 from innovate_news.email import preview as email_preview
+from tests.support import NOW, REPO
 
 pytestmark = pytest.mark.browser
 

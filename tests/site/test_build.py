@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from conftest import NOW, REPO
 
 from innovate_news import output
 from innovate_news import settings as settings_module
@@ -22,6 +21,7 @@ from innovate_news.output import UnsafePathError
 from innovate_news.settings import Settings
 from innovate_news.site import build as build_module
 from innovate_news.site.build import BuildReport
+from tests.support import NOW, REPO
 
 PUBLISHED = 12  # the examples: 13 posts, one of them a draft
 FUTURE_POST = """---

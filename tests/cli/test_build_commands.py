@@ -12,8 +12,9 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import Result
-from conftest import REPO
 from lxml import html as lxml_html
+
+from tests.support import REPO
 
 NOW_ARG = ("--now", "2026-11-25T12:00")
 GOOD = "---\ntitle: A post\ndate: 2021-03-04\nkind: blog\n---\nHello.\n"

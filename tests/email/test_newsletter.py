@@ -11,13 +11,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import NOW
 
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content import issues
 from innovate_news.email.newsletter import Newsletter, Recipient, Variant, prepare
 from innovate_news.errors import SubscriberError
 from innovate_news.settings import Settings
+from tests.support import NOW
 
 KEYS = Keyring.parse("message-tests-secret-0123456789")
 HEADERS = (

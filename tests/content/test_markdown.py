@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
 from lxml import html as lxml_html
 
 from innovate_news.content import markdown
+from tests.support import REPO
 
 BASE = "https://example.org/innovate/"
 PAGE = f"{BASE}posts/a-post/"

@@ -23,8 +23,8 @@ from innovate_news.audience import subscribers
 from innovate_news.audience.listfile import FAULT_EXIT, FAULT_VARIABLE
 from innovate_news.audience.tokens import Keyring
 from innovate_news.settings import Settings
-from tests.listservice import LIST_ID, SECRET, configure, write_list
-from tests.servers import free_port
+from tests.support.listservice import LIST_ID, SECRET, configure, write_list
+from tests.support.servers import free_port
 
 Run = Callable[..., Result]
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

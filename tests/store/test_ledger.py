@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import ISSUE, SimpleComposer, deliver, write_list
 
 from innovate_news.audience import subscribers
 from innovate_news.delivery.plan import Options, plan
@@ -18,6 +17,7 @@ from innovate_news.delivery.providers.base import Limits, Receipt
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import IssueLockedError, LedgerError
 from innovate_news.store.ledger import Ledger
+from tests.support.servers import ISSUE, SimpleComposer, deliver, write_list
 
 
 @pytest.fixture

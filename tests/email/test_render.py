@@ -7,7 +7,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import NOW
 
 from innovate_news import settings as settings_module
 from innovate_news import templating
@@ -19,6 +18,7 @@ from innovate_news.email import newsletter, render
 from innovate_news.email.newsletter import Newsletter, Variant
 from innovate_news.errors import RenderError
 from innovate_news.settings import Settings
+from tests.support import NOW
 
 SECRET = "render-tests-secret-0123456789"
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import NOW
 
 from innovate_news import checks
 from innovate_news.content import posts
 from innovate_news.content.posts import Post
 from innovate_news.errors import ContentError
 from innovate_news.settings import Settings
+from tests.support import NOW
 
 LONDON = ZoneInfo("Europe/London")
 GOOD = "---\ntitle: A post\ndate: 2021-03-04\nkind: blog\n---\nHello.\n"

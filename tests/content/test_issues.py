@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import NOW
 
 from innovate_news.content import issues
 from innovate_news.errors import ContentError
 from innovate_news.settings import Settings
 from innovate_news.site import build as build_module
+from tests.support import NOW
 
 
 def write_issue(project: Path, name: str, front: str, body: str = "Hello.\n") -> Path:

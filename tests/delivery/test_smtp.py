@@ -11,7 +11,15 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from servers import (
+
+from innovate_news.audience import subscribers
+from innovate_news.delivery.dkim import Signer
+from innovate_news.delivery.providers.base import Limits, Prepared
+from innovate_news.delivery.providers.pacing import RateLimiter
+from innovate_news.delivery.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
+from innovate_news.errors import AuthError, SendError
+from innovate_news.store.ledger import Ledger
+from tests.support.servers import (
     ISSUE,
     PASSWORD,
     USER,
@@ -24,14 +32,6 @@ from servers import (
     smtp_server,
     write_list,
 )
-
-from innovate_news.audience import subscribers
-from innovate_news.delivery.dkim import Signer
-from innovate_news.delivery.providers.base import Limits, Prepared
-from innovate_news.delivery.providers.pacing import RateLimiter
-from innovate_news.delivery.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
-from innovate_news.errors import AuthError, SendError
-from innovate_news.store.ledger import Ledger
 
 
 def make_provider(

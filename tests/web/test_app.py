@@ -19,8 +19,8 @@ from innovate_news.delivery.providers.base import Prepared, Receipt
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
-from tests.listservice import SECRET, Clock, configure, served, token, write_list
-from tests.servers import SmtpHandler, free_port, smtp_server
+from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
+from tests.support.servers import SmtpHandler, free_port, smtp_server
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 ROWS = [

@@ -9,7 +9,7 @@ import pytest
 from innovate_news.audience import subscribers
 from innovate_news.errors import SubscriberError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str, bom: bool = False) -> Path:

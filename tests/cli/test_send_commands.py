@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from servers import (
+
+from innovate_news.store.ledger import Ledger
+from tests.support.servers import (
     PASSWORD,
     POSTMARK_TOKEN,
     USER,
@@ -28,8 +30,6 @@ from servers import (
     smtp_server,
     write_list,
 )
-
-from innovate_news.store.ledger import Ledger
 
 SECRET = "innovate-news-test-secret-0123456789"
 AT = "2026-11-25T12:00"  # the example posts are all published by then

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import (
+
+from innovate_news.audience import subscribers
+from innovate_news.delivery.providers.base import Limits
+from innovate_news.delivery.providers.http import Client, retry_after
+from innovate_news.delivery.providers.mailgun import MailgunProvider
+from innovate_news.delivery.providers.postmark import PostmarkProvider
+from innovate_news.delivery.providers.sendgrid import SendGridProvider
+from innovate_news.errors import AuthError, SendError
+from innovate_news.store.ledger import Ledger
+from tests.support.servers import (
     ISSUE,
     MAILGUN_KEY,
     POSTMARK_TOKEN,
@@ -22,15 +31,6 @@ from servers import (
     numbered,
     write_list,
 )
-
-from innovate_news.audience import subscribers
-from innovate_news.delivery.providers.base import Limits
-from innovate_news.delivery.providers.http import Client, retry_after
-from innovate_news.delivery.providers.mailgun import MailgunProvider
-from innovate_news.delivery.providers.postmark import PostmarkProvider
-from innovate_news.delivery.providers.sendgrid import SendGridProvider
-from innovate_news.errors import AuthError, SendError
-from innovate_news.store.ledger import Ledger
 
 NAMES = ("postmark", "mailgun", "sendgrid")
 

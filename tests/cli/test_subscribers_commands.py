@@ -17,8 +17,8 @@ from innovate_news.audience.listfile import encode_row
 from innovate_news.audience.signups import Signups
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
-from tests.listservice import SECRET, configure, write_list
-from tests.servers import free_port
+from tests.support.listservice import SECRET, configure, write_list
+from tests.support.servers import free_port
 
 Run = Callable[..., Result]
 MAILCHIMP = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED,LEID,EUID,NOTES,TAGS"  # noqa: E501

@@ -20,8 +20,8 @@ from innovate_news.errors import RefusedError
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from innovate_news.web import webhooks
-from tests.listservice import SECRET, configure, served, write_list
-from tests.servers import free_port
+from tests.support.listservice import SECRET, configure, served, write_list
+from tests.support.servers import free_port
 
 POSTMARK_PASSWORD = "pm-webhook-password-0123"
 MAILGUN_KEY = "mailgun-signing-key-0123456789"
