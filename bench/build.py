@@ -54,7 +54,7 @@ def pelican_corpus(folder: Path, records: list[dict[str, object]]) -> None:
     for record in records:
         header = (
             f"Title: {record['title']}\n"
-            f"Date: {record['date']:%Y-%m-%d %H:%M}\n"  # type: ignore[str-format]
+            f"Date: {record['date']:%Y-%m-%d %H:%M}\n"
             f"Category: {record['kind']}\n"
             f"Slug: {record['slug']}\n\n"
         )

@@ -150,6 +150,7 @@ class _Api(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
+        answer: object  # Postmark answers a list, Mailgun an object
         if self.path == "/email/batch":
             count, limit = body.count(b'"MessageStream"'), 500
             answer = [

@@ -13,12 +13,12 @@ InnovateNewsError
 │   └── IssueLockedError   another process is sending this issue
 └── SendError              a provider could not hand a message over
     ├── AuthError          credentials refused (abort the run)
-    ├── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
-    └── RecipientRejected  permanent for one recipient (5xx on RCPT, 406, ...)
+    └── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,9 +116,11 @@ class TransientError(SendError):
         self.retry_after = retry_after
 
 
-class RecipientRejected(SendError):
-    """The provider refused this one recipient for good."""
+class ExitCode(enum.IntEnum):
+    """What the command line's exit status means (scripts and schedulers rely on these)."""
 
-    def __init__(self, message: str, suppress: bool = False):
-        super().__init__(message)
-        self.suppress = suppress
+    OK = 0
+    ERROR = 1  # bad input, settings or state: nothing was sent
+    USAGE = 2  # a bad option or argument (click's own code)
+    FAILED_RECIPIENTS = 3  # the run finished, but some recipients failed, deferred or unknown
+    INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT), everything handed over recorded

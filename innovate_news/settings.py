@@ -106,12 +106,6 @@ def _lines(value: Any) -> tuple[str, ...]:
     return tuple(_str(v) for v in value)
 
 
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, not {value!r}")
-    return value
-
-
 def _language(value: Any) -> str:
     text = _nonempty(value)
     if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", text):

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from markupsafe import escape as escape  # re-exported: markupsafe lives behind this module
 
 from innovate_news.errors import Problem, TemplateError
 from innovate_news.settings import Settings

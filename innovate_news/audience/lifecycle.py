@@ -7,7 +7,7 @@ before the answer); confirmed sign-ups and topic changes go to the CSV under its
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,13 +17,11 @@ from innovate_news.audience.privacy import Stores, pseudonyms
 from innovate_news.audience.signups import LIFETIME, Signup, Signups
 from innovate_news.audience.subscribers import check_address, normalise
 from innovate_news.content.posts import KINDS
-from innovate_news.delivery import providers
-from innovate_news.delivery.providers.base import Prepared, Receipt
 from innovate_news.errors import RefusedError, TokenError
+from innovate_news.mail import PreparedMessage, Receipt
 from innovate_news.settings import Settings
 from innovate_news.store import ledger as ledger_module
 from innovate_news.store.ledger import Ledger
-from innovate_news.web import webhooks
 
 Clock = Callable[[], dt.datetime]
 FORMULA_START = ("=", "+", "-", "@")  # a name starting so would be a formula in a spreadsheet
@@ -32,29 +30,12 @@ FORMULA_START = ("=", "+", "-", "@")  # a name starting so would be a formula in
 class Mailer(Protocol):
     """Sends one message (the confirmation email) and says what became of it."""
 
-    def __call__(self, message: Prepared) -> Receipt: ...
+    def __call__(self, message: PreparedMessage, /) -> Receipt: ...
 
 
 def keyring(settings: Settings) -> tokens.Keyring:
     """The keys that sign links: as `send` has them (a generated one only with the outbox)."""
     return tokens.keyring(settings, allow_generated=settings.email["provider"] == "outbox")
-
-
-def provider_mailer(settings: Settings) -> Mailer:
-    """Sends through the configured provider, one connection per message."""
-    name = settings.email["provider"]
-    providers.create(settings, name, "confirmations").close()  # bad settings fail at start
-
-    def send(message: Prepared) -> Receipt:
-        provider = providers.create(settings, name, "confirmations")
-        try:
-            provider.open()
-            (receipt,) = provider.send([message])
-        finally:
-            provider.close()
-        return receipt
-
-    return send
 
 
 def topics_cell(topics: frozenset[str]) -> str:
@@ -100,9 +81,7 @@ class ListService:
         self.public_url = url if url.endswith("/") else url.rpartition("/")[0] + "/"
 
     @classmethod
-    def open(
-        cls, settings: Settings, mailer: Mailer | None = None, clock: Clock | None = None
-    ) -> ListService:
+    def open(cls, settings: Settings, mailer: Mailer, clock: Clock | None = None) -> ListService:
         path = settings.root / settings.email["subscribers"]
         stores = Stores(
             settings=settings,
@@ -111,7 +90,6 @@ class ListService:
             ledger=Ledger(settings.folder("state") / ledger_module.FILE_NAME, durable=True),
             signups=Signups.open(settings),
         )
-        mailer = mailer or provider_mailer(settings)
         return cls(settings, stores, mailer, clock or (lambda: dt.datetime.now(dt.UTC)))
 
     def close(self) -> None:
@@ -224,21 +202,13 @@ class ListService:
 
     # Webhooks ---------------------------------------------------------------------------
 
-    def webhook(
-        self, provider: str, headers: Mapping[str, str], body: bytes, environ: Mapping[str, str]
-    ) -> tuple[int, int]:
-        """Verify and apply a provider's events; (events read, new suppressions)."""
-        secret = environ.get(webhooks.VARIABLES[provider], "")
-        user = self.settings["serve"]["postmark_webhook_user"]
-        webhooks.verify(provider, headers, body, secret, self.clock(), user)
-        events = webhooks.events(provider, body)
+    def suppress_reported(self, source: str, reports: Iterable[tuple[str, str]]) -> int:
+        """Suppress each (address, reason) a provider reported dead; how many are new."""
         added = 0
-        for event in events:
-            if check_address(event.address) is None:
-                added += self.ledger.suppress(
-                    normalise(event.address), event.reason, f"{provider} webhook"
-                )
-        return len(events), added
+        for address, reason in reports:
+            if check_address(address) is None:
+                added += self.ledger.suppress(normalise(address), reason, source)
+        return added
 
 
 def _problems(form: SignupForm, address: str) -> list[str]:

@@ -22,8 +22,6 @@ from innovate_news.audience.subscribers import COLUMNS, normalise
 from innovate_news.errors import Problem, SubscriberError
 from innovate_news.output import atomic
 
-FAULT_VARIABLE = "INNOVATE_NEWS_LIST_FAULT"  # crash tests: exit_mid_rewrite, exit_after_append
-FAULT_EXIT = 87
 BOM = "\ufeff"
 
 
@@ -246,7 +244,6 @@ class Editor:
             if _lacks_final_newline(fd):
                 text = table.newline + text
             os.write(fd, text.encode("utf-8"))
-            _fault("exit_after_append")
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -255,10 +252,6 @@ class Editor:
         """Replace the list atomically and durably with `table`."""
         data = table.encode()
         with atomic(self.listfile.path, durable=True, private=_private(self.listfile.path)) as out:
-            if os.environ.get(FAULT_VARIABLE) == "exit_mid_rewrite":
-                out.write(data[: len(data) // 2])
-                out.flush()
-                os._exit(FAULT_EXIT)
             out.write(data)
 
 
@@ -273,8 +266,3 @@ def _private(path: Path) -> bool:
         return not path.stat().st_mode & 0o044
     except FileNotFoundError:
         return True
-
-
-def _fault(point: str) -> None:
-    if os.environ.get(FAULT_VARIABLE) == point:
-        os._exit(FAULT_EXIT)

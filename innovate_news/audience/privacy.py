@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from innovate_news import layout
 from innovate_news.audience.listfile import ListFile
 from innovate_news.audience.signups import Signups
 from innovate_news.audience.tokens import Keyring
-from innovate_news.delivery.providers.outbox import file_name
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 
@@ -67,7 +67,7 @@ class Stores:
         folder = self.settings.folder("outbox")
         if not folder.is_dir():
             return []
-        name = file_name(address)
+        name = layout.outbox_file(address)
         candidates = [*folder.glob(f"*/{name}"), *folder.glob(f"*/test/{name}")]
         return sorted(p for p in candidates if p.is_file())
 

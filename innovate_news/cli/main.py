@@ -10,32 +10,10 @@ from typing import Any
 
 import click
 
-from innovate_news import __version__
-from innovate_news import settings as settings_module
-from innovate_news.content import frontmatter
+from innovate_news import __version__, api
+from innovate_news.cli.state import DateTimeParam, State, pass_state, resolve_now
 from innovate_news.content.posts import KINDS
-from innovate_news.errors import InnovateNewsError, ProblemsError
-from innovate_news.settings import Settings
-from innovate_news.site import build as build_module
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_RECIPIENTS = 0, 1, 2, 3
-
-
-class State:
-    """Shared by every command: where the settings are, loaded on first use."""
-
-    def __init__(self, config: Path | None):
-        self.config = config
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = settings_module.load(self.config)
-        return self._settings
-
-
-pass_state = click.make_pass_decorator(State)
+from innovate_news.errors import ExitCode, InnovateNewsError, ProblemsError
 
 
 def _subscribers_group() -> click.Command:
@@ -82,7 +60,7 @@ class Group(click.Group):
         except ProblemsError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-            raise click.exceptions.Exit(EXIT_ERROR) from exc
+            raise click.exceptions.Exit(ExitCode.ERROR) from exc
         except InnovateNewsError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
 
@@ -100,26 +78,6 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     ctx.obj = State(config)
 
 
-class DateTimeParam(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """An ISO date or datetime; a naive one is read in the site's time zone later."""
-
-    name = "datetime"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, dt.datetime):
-            return value
-        try:
-            return dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a date or datetime like 2023-06-20 or 2023-06-20T09:00")
-
-
-def resolve_now(settings: Settings, now: dt.datetime | None) -> dt.datetime | None:
-    if now is None:
-        return None
-    return frontmatter.to_datetime(now, settings.timezone)
-
-
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--now", type=DateTimeParam(), help="Build as if it were this time (reproducible).")
@@ -128,7 +86,7 @@ def resolve_now(settings: Settings, now: dt.datetime | None) -> dt.datetime | No
 def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | None) -> None:
     """Build feeds, archive pages and calendars from the posts."""
     settings = state.settings
-    report = build_module.build(settings, out=out, now=resolve_now(settings, now), jobs=jobs)
+    report = api.build(settings, out=out, now=resolve_now(settings, now), jobs=jobs)
     click.echo(
         f"Built {report.out}: {report.published} of {report.posts} posts published, "
         f"{report.rendered} rendered, {report.files_written} files written, "
@@ -151,19 +109,14 @@ def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -
         settings = state.settings
     except ProblemsError as exc:
         _print_problems(exc)
-        raise click.exceptions.Exit(EXIT_ERROR) from exc
-    from innovate_news import (
-        checks,  # it brings in the email stack, which other commands do without
-    )
-
-    problems = checks.check_project(settings, now=resolve_now(settings, now))
-    problems += checks.check_list(settings, subscribers_csv)
+        raise click.exceptions.Exit(ExitCode.ERROR) from exc
+    problems = api.check(settings, now=resolve_now(settings, now), subscribers=subscribers_csv)
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         click.echo(f"{len(errors)} problem(s) found.", err=True)
-        raise click.exceptions.Exit(EXIT_ERROR)
+        raise click.exceptions.Exit(ExitCode.ERROR)
     click.echo("All good: settings, templates, posts, unsent issues and the list check out.")
 
 
@@ -194,13 +147,9 @@ def preview(
     now: dt.datetime | None,
 ) -> None:
     """Write one recipient's copy of ISSUE (a path, a slug or "latest") as .html, .txt, .eml."""
-    from innovate_news.email import (
-        preview as email_preview,  # the email renderer, only when an email is rendered
-    )
-
     settings = state.settings
-    result = email_preview.write_preview(
-        settings, issue, out, as_email, topics, resolve_now(settings, now)
+    result = api.preview(
+        settings, issue, out=out, as_email=as_email, topics=topics, now=resolve_now(settings, now)
     )
     if result.notice:
         click.echo(result.notice, err=True)

@@ -1,4 +1,4 @@
-"""The `send`, `status` and `subscribers` commands: parse, call the sending library, print."""
+"""The `send`, `status` and `subscribers check` commands: parse, call the library, print."""
 
 from __future__ import annotations
 
@@ -17,34 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from innovate_news.audience import subscribers as subscribers_module
-from innovate_news.audience import tokens
-from innovate_news.audience.subscribers import ALL_TOPICS, Subscriber, SubscriberList
-from innovate_news.content import frontmatter, issues
+from innovate_news import api
+from innovate_news.cli.state import DateTimeParam, State, resolve_now
 from innovate_news.delivery import providers
-from innovate_news.delivery.plan import NewsletterComposer, Options, Plan, plan, topic_label
-from innovate_news.delivery.sender import Sender, Summary, rehearse, send_tests
-from innovate_news.email import newsletter as newsletters
-from innovate_news.errors import ContentError
-from innovate_news.settings import Settings
-from innovate_news.store.ledger import Ledger
+from innovate_news.errors import ExitCode
 
 if TYPE_CHECKING:
-    from innovate_news.cli.main import State
+    from innovate_news.delivery.plan import Plan
+    from innovate_news.delivery.sender import SendSummary
 
-EXIT_ERROR, EXIT_USAGE = 1, 2
 
-
-def _now(settings: Settings, value: str | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date or datetime", param_hint="--now"
-        ) from None
-    return frontmatter.to_datetime(parsed, settings.timezone)
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
 
 
 @click.command()
@@ -63,7 +47,7 @@ def _now(settings: Settings, value: str | None) -> dt.datetime:
 @click.option("--include-new", is_flag=True, help="Also send to subscribers added since.")
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid rows instead of stopping.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--now", metavar="DATETIME", help="Choose posts as if it were this time.")
+@click.option("--now", type=DateTimeParam(), help="Choose posts as if it were this time.")
 @click.pass_obj
 def send(
     state: State,
@@ -77,7 +61,7 @@ def send(
     include_new: bool,
     skip_invalid: bool,
     yes: bool,
-    now: str | None,
+    now: dt.datetime | None,
 ) -> None:
     """Send ISSUE (a path, a slug or "latest") to the list, each subscriber exactly once.
 
@@ -85,61 +69,63 @@ def send(
     off; the ledger in the state folder remembers who has the issue.
     """
     settings = state.settings
-    issue = issues.resolve(settings, issue_ref)
-    name = provider or settings.email["provider"]
-    keyring = tokens.keyring(settings, allow_generated=name == "outbox" or dry_run)
-    if keyring.notice:
-        click.echo(keyring.notice, err=True)
-    newsletter = newsletters.prepare(settings, issue, keyring, _now(settings, now))
-    composer = NewsletterComposer(newsletter, keyring)
-    path = csv_path or settings.root / settings.email["subscribers"]
-    with Ledger.open(settings) as ledger:
-        if test_to:
-            people = _test_recipients(path, test_to)
-            if dry_run:
-                sizes = [len(composer.compose(p, test=True).data) for p in people]
-                click.echo(f"Dry run: built {len(sizes)} test copies; nothing was sent.")
-                return
-            _test_send(settings, ledger, composer, issue.slug, name, people, yes)
-            return
-        listing = _read_list(path, skip_invalid)
-        options = Options(name, limit, resend_unknown, include_new, keyring=keyring)
-        if dry_run:
-            the_plan = plan(ledger, issue.slug, issue.subject, listing, composer, options)
-            _echo_plan(the_plan)
-            built = rehearse(the_plan, composer)
-            click.echo(
-                f"Dry run: built {built.count} copies ({built.bytes / 1e6:.1f} MB); "
-                "nothing was sent and the ledger is unchanged."
-            )
-            return
-        with ledger.lock(issue.slug):
-            ledger.recover(issue.slug)
-            the_plan = plan(ledger, issue.slug, issue.subject, listing, composer, options)
-            _echo_plan(the_plan)
-            if not the_plan.recipients:
-                click.echo("Nothing to send.")
-                return
-            _confirm(f"Send {len(the_plan.recipients)} copies through {name}?", yes)
-            summary = _run(settings, ledger, composer, the_plan)
-    _report(summary, the_plan, name)
-
-
-def _read_list(path: Path, skip_invalid: bool) -> SubscriberList:
-    listing = subscribers_module.read(path)
-    for problem in (*listing.problems, *listing.duplicates):
-        click.echo(str(problem), err=True)
-    errors = [p for p in listing.problems if p.severity == "error"]
-    if errors and not skip_invalid:
+    when = resolve_now(settings, now)
+    if test_to:
+        _test_send(state, issue_ref, test_to, provider, csv_path, dry_run, yes, when)
+        return
+    options: dict[str, Any] = {
+        "provider": provider, "subscribers": csv_path, "limit": limit,
+        "resend_unknown": resend_unknown, "include_new": include_new,
+        "skip_invalid": skip_invalid, "notify": _echo_err, "now": when,
+    }  # fmt: skip
+    if dry_run:
+        summary = api.send(settings, issue_ref, dry_run=True, **options)
+        assert summary.plan is not None
+        _echo_plan(summary.plan)
         click.echo(
-            f"{len(errors)} invalid row(s) in {path}: fix them, or pass --skip-invalid to send "
-            "to everyone else.",
+            f"Dry run: built {summary.rehearsed} copies ({summary.rehearsed_bytes / 1e6:.1f} MB); "
+            "nothing was sent and the ledger is unchanged."
+        )
+        return
+    summary = _run(settings, issue_ref, yes, options)
+    assert summary.plan is not None
+    if summary.declined:
+        click.echo("Nothing sent.")
+        raise click.exceptions.Exit(ExitCode.ERROR)
+    if not summary.plan.recipients:
+        _echo_plan(summary.plan)
+        click.echo("Nothing to send.")
+        return
+    _report(summary, summary.plan)
+
+
+def _run(settings: Any, issue_ref: str, yes: bool, options: dict[str, Any]) -> SendSummary:
+    """The send itself, with a progress display and Ctrl-C handled as the README promises."""
+    stop = threading.Event()
+    progress = _Progress()
+
+    def confirm(the_plan: Plan) -> bool:
+        _echo_plan(the_plan)
+        name = the_plan.provider
+        if not _confirm(f"Send {len(the_plan.recipients)} copies through {name}?", yes):
+            return False
+        progress.start(len(the_plan.recipients))
+        return True
+
+    try:
+        with _interruptible(stop):
+            return api.send(
+                settings, issue_ref, confirm=confirm, progress=progress.tick, stop=stop, **options
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nAbandoned. Copies in flight will show as unknown; resume with: "
+            f"innovate-news send {issue_ref}",
             err=True,
         )
-        raise click.exceptions.Exit(EXIT_ERROR)
-    if errors:
-        click.echo(f"Skipping {len(errors)} invalid row(s) listed above.", err=True)
-    return listing
+        raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        progress.close()
 
 
 def _echo_plan(the_plan: Plan) -> None:
@@ -147,38 +133,12 @@ def _echo_plan(the_plan: Plan) -> None:
         click.echo(line)
 
 
-def _confirm(question: str, yes: bool) -> None:
+def _confirm(question: str, yes: bool) -> bool:
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise click.UsageError("not asking on a non-interactive input; add --yes to send")
-    if not click.confirm(question, default=False):
-        click.echo("Nothing sent.")
-        raise click.exceptions.Exit(EXIT_ERROR)
-
-
-def _run(
-    settings: Settings, ledger: Ledger, composer: NewsletterComposer, the_plan: Plan
-) -> Summary:
-    provider = providers.create(settings, the_plan.provider, the_plan.issue)
-    cap = settings.provider("smtp").get("daily_cap") if the_plan.provider == "smtp" else None
-    stop = threading.Event()
-    sender = Sender(ledger, provider, composer, stop=stop, daily_cap=cap)
-    progress = _Progress(len(the_plan.recipients))
-    try:
-        with _interruptible(stop):
-            summary = sender.run(the_plan, tick=progress.tick)
-    except KeyboardInterrupt:
-        click.echo(
-            f"\nAbandoned. Copies in flight will show as unknown; resume with: "
-            f"innovate-news send {the_plan.issue} --provider {the_plan.provider}",
-            err=True,
-        )
-        raise click.exceptions.Exit(130) from None
-    finally:
-        progress.close()
-        provider.close()
-    return summary
+    return click.confirm(question, default=False)
 
 
 @contextlib.contextmanager
@@ -207,18 +167,22 @@ def _interruptible(stop: threading.Event) -> Iterator[None]:
 class _Progress:
     """A bar with rate and ETA on a terminal; a plain line every 10% otherwise."""
 
-    def __init__(self, total: int):
-        self.total = total
+    def __init__(self) -> None:
+        self.total = 0
         self.started = time.monotonic()
         self.shown = 0
         self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = time.monotonic()
         if sys.stdout.isatty() and total:
             self.bar = click.progressbar(
                 length=total, label="Sending", show_eta=True, show_pos=True
             )
             self.bar.__enter__()
 
-    def tick(self, summary: Summary) -> None:
+    def tick(self, summary: SendSummary) -> None:
         done = summary.done
         rate = done / max(1e-9, time.monotonic() - self.started)
         if self.bar is not None:
@@ -235,13 +199,13 @@ class _Progress:
             self.bar.__exit__(None, None, None)
 
 
-def _report(summary: Summary, the_plan: Plan, name: str) -> None:
+def _report(summary: SendSummary, the_plan: Plan) -> None:
     click.echo(summary.line())
     if summary.suppressed_now:
         click.echo(
             f"{summary.suppressed_now} address(es) the provider reported dead are now suppressed."
         )
-    resume = f"innovate-news send {the_plan.issue} --provider {name}"
+    resume = f"innovate-news send {the_plan.issue} --provider {the_plan.provider}"
     if summary.interrupted:
         click.echo(
             f"Interrupted; everything handed over is recorded. Resume with: {resume}", err=True
@@ -257,45 +221,34 @@ def _report(summary: Summary, the_plan: Plan, name: str) -> None:
 
 
 def _test_send(
-    settings: Settings,
-    ledger: Ledger,
-    composer: NewsletterComposer,
-    slug: str,
-    name: str,
-    people: list[Subscriber],
+    state: State,
+    issue_ref: str,
+    addresses: tuple[str, ...],
+    provider: str | None,
+    csv_path: Path | None,
+    dry_run: bool,
     yes: bool,
+    now: dt.datetime | None,
 ) -> None:
     """--to: a [TEST] copy to each address, recorded apart from the list."""
-    click.echo(f"Test send of {slug} to {', '.join(p.email for p in people)} through {name}.")
-    _confirm("Send the test copies?", yes)
-    provider = providers.create(settings, name, slug, test=True)
-    try:
-        receipts = send_tests(ledger, provider, composer, slug, people)
-    finally:
-        provider.close()
+    settings = state.settings
+    if dry_run:
+        api.send_test(settings, issue_ref, addresses, provider=provider, subscribers=csv_path,
+                      dry_run=True, notify=_echo_err, now=now)  # fmt: skip
+        click.echo(f"Dry run: built {len(addresses)} test copies; nothing was sent.")
+        return
+    name = provider or settings.email["provider"]
+    click.echo(f"Test send of {issue_ref} to {', '.join(addresses)} through {name}.")
+    if not _confirm("Send the test copies?", yes):
+        click.echo("Nothing sent.")
+        raise click.exceptions.Exit(ExitCode.ERROR)
+    receipts = api.send_test(settings, issue_ref, addresses, provider=provider,
+                             subscribers=csv_path, notify=_echo_err, now=now)  # fmt: skip
     for receipt in receipts:
         detail = receipt.error or receipt.provider_id
         click.echo(f"  {receipt.status:8} {receipt.address}  {detail}")
     if any(r.status != "sent" for r in receipts):
-        raise click.exceptions.Exit(3)
-
-
-def _test_recipients(path: Path, addresses: tuple[str, ...]) -> list[Subscriber]:
-    """The --to addresses, with the name and topics the list has for each, if any."""
-    known: dict[str, Subscriber] = {}
-    if path.is_file():
-        known = subscribers_module.read(path).by_address()
-    people = []
-    for raw in addresses:
-        if why := subscribers_module.check_address(raw):
-            raise click.BadParameter(f"{raw!r}: {why}", param_hint="--to")
-        address = subscribers_module.normalise(raw)
-        found = known.get(address)
-        people.append(
-            Subscriber(address, address, found.name if found else "", "subscribed",
-                       found.topics if found else ALL_TOPICS, "", "", 0)
-        )  # fmt: skip
-    return people
+        raise click.exceptions.Exit(ExitCode.FAILED_RECIPIENTS)
 
 
 @click.command()
@@ -304,47 +257,25 @@ def _test_recipients(path: Path, addresses: tuple[str, ...]) -> list[Subscriber]
 @click.pass_obj
 def status(state: State, issue_ref: str, as_json: bool) -> None:
     """Who got ISSUE: counts per state, and who failed or is unknown, with the last error."""
-    settings = state.settings
-    with Ledger.open(settings) as ledger:
-        slug = _slug(settings, ledger, issue_ref)
-        counts = ledger.counts(slug)
-        trouble = ledger.deliveries(slug, ("failed", "unknown", "deferred", "sending"))
-        tests = ledger.test_sends(slug)
+    report = api.status(state.settings, issue_ref)
     if as_json:
-        report = {
-            "issue": slug,
-            "total": sum(counts.values()),
-            "counts": counts,
-            "recipients": [
-                {"address": d.address, "state": d.state, "attempts": d.attempts,
-                 "provider": d.provider, "last_error": d.last_error, "updated_at": d.updated_at}
-                for d in trouble
-            ],
-            "test_sends": tests,
-        }  # fmt: skip
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
-    total = sum(counts.values())
-    shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    click.echo(f"{slug}: {total} recipients" + (f": {shown}" if shown else " (never sent)"))
-    for d in trouble:
-        click.echo(f"  {d.state:8} {d.address}  ({d.attempts} attempt(s)) {d.last_error}")
+    counts, slug = report["counts"], report["issue"]
+    shown = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    click.echo(
+        f"{slug}: {report['total']} recipients" + (f": {shown}" if shown else " (never sent)")
+    )
+    for d in report["recipients"]:
+        click.echo(
+            f"  {d['state']:8} {d['address']}  ({d['attempts']} attempt(s)) {d['last_error']}"
+        )
     if counts["sending"]:
         click.echo(
             "'sending' means a run is under way, or stopped mid hand-over (unknown next run)."
         )
-    if tests:
-        click.echo(f"Test sends: {len(tests)} (not counted above).")
-
-
-def _slug(settings: Settings, ledger: Ledger, ref: str) -> str:
-    """The issue's slug; an issue whose file is gone is still found by its slug in the ledger."""
-    try:
-        return issues.resolve(settings, ref).slug
-    except ContentError:
-        if ledger.has_snapshot(ref):
-            return ref
-        raise
+    if report["test_sends"]:
+        click.echo(f"Test sends: {len(report['test_sends'])} (not counted above).")
 
 
 @click.group()
@@ -359,26 +290,29 @@ def subscribers() -> None:
 @click.pass_obj
 def check(state: State, csv_path: Path | None) -> None:
     """Check the list as `send` would: bad rows (by row number), duplicates, suppressions."""
+    from innovate_news.audience import subscribers as subscriber_list
+    from innovate_news.audience.eligibility import excluded
+    from innovate_news.delivery.plan import topic_label
+
     settings = state.settings
     path = csv_path or settings.root / settings.email["subscribers"]
-    listing = subscribers_module.read(path)
+    listing = subscriber_list.read(path)
     for problem in (*listing.problems, *listing.duplicates):
         click.echo(str(problem), err=True)
-    with Ledger.open(settings) as ledger:
-        suppressed = {a.lower() for a in ledger.suppressed()}
     rows = listing.subscribers
-    active = [s for s in rows if s.subscribed and s.normalised.lower() not in suppressed]
+    suppressions = api.suppressions(settings)
+    active = [s for s in rows if excluded(s, suppressions) is None]
     statuses = Counter(s.status for s in rows)
-    held = sum(1 for s in rows if s.normalised.lower() in suppressed)
+    held = sum(1 for s in rows if suppressions.holds(s.normalised))
     invalid = sum(1 for p in listing.problems if p.severity == "error")
     click.echo(
         f"{path}: {listing.rows} rows; "
-        + ", ".join(f"{statuses[k]} {k}" for k in subscribers_module.STATUSES)
+        + ", ".join(f"{statuses[k]} {k}" for k in subscriber_list.STATUSES)
         + f"; {held} suppressed in the ledger; {len(listing.duplicates)} duplicate(s); "
         f"{invalid} invalid."
     )
     topics = Counter(topic_label(s.topics) for s in active)
     by_topic = ", ".join(f"{k}: {v}" for k, v in sorted(topics.items()))
     click.echo(f"Would receive an issue: {len(active)} ({by_topic})")
-    if any(p.severity == "error" for p in listing.problems):
-        raise click.exceptions.Exit(EXIT_ERROR)
+    if invalid:
+        raise click.exceptions.Exit(ExitCode.ERROR)

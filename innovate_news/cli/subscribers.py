@@ -9,7 +9,6 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -17,14 +16,11 @@ from innovate_news.audience import imports, lifecycle, privacy, roster
 from innovate_news.audience.listfile import ListFile
 from innovate_news.audience.signups import Signups
 from innovate_news.audience.subscribers import check_address, normalise
+from innovate_news.cli.state import State
+from innovate_news.errors import ExitCode
 from innovate_news.output import write_text
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
-
-if TYPE_CHECKING:
-    from innovate_news.cli.main import State
-
-EXIT_ERROR = 1
 
 list_option = click.option(
     "--subscribers",
@@ -57,12 +53,13 @@ def _address(value: str) -> str:
 @click.pass_obj
 def serve(state: State, host: str | None, port: int | None) -> None:
     """Run the list service: one-click unsubscribe, preferences, sign-up, bounce webhooks."""
+    from innovate_news.delivery import providers
     from innovate_news.web import app as webapp
     from innovate_news.web import server
 
     settings = state.settings
     table = settings["serve"]
-    service = lifecycle.ListService.open(settings)
+    service = lifecycle.ListService.open(settings, providers.mailer(settings))
     if service.keyring.notice:
         click.echo(service.keyring.notice, err=True)
     try:
@@ -103,7 +100,7 @@ def import_(
                     "to import the others.",
                     err=True,
                 )
-                raise click.exceptions.Exit(EXIT_ERROR)
+                raise click.exceptions.Exit(ExitCode.ERROR)
         report = imports.import_files(
             stores.listfile, stores.ledger, stores.keyring, files, dry_run
         )
@@ -157,7 +154,7 @@ def erase(state: State, email: str, csv_path: Path | None, yes: bool) -> None:
         if not sys.stdin.isatty():
             raise click.UsageError("not asking on a non-interactive input; add --yes to erase")
         if not click.confirm(f"Erase everything held about {address}? This cannot be undone"):
-            raise click.exceptions.Exit(EXIT_ERROR)
+            raise click.exceptions.Exit(ExitCode.ERROR)
     with _stores(state.settings, csv_path) as stores:
         done = privacy.erase(stores, address)
     click.echo(

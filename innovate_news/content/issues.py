@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from innovate_news import layout
 from innovate_news.content import frontmatter
 from innovate_news.content.posts import Post, parse, slug_problem, sources
 from innovate_news.errors import ContentError, Problem
@@ -38,7 +39,7 @@ class Issue:
 
     def url(self, settings: Settings) -> str:
         """The web version that `build` writes ("view in browser")."""
-        return f"{settings.base_url}issues/{self.slug}/"
+        return settings.base_url + layout.issue_folder(self.slug)
 
 
 @dataclass(frozen=True)

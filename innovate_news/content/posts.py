@@ -6,9 +6,8 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from innovate_news.content import frontmatter
@@ -16,7 +15,6 @@ from innovate_news.errors import ContentError, Problem
 
 KINDS = ("finding", "blog", "event")
 # Where each kind's feeds live, and how sections are titled.
-KIND_FOLDERS = {"finding": "findings", "blog": "blog", "event": "events"}
 KIND_TITLES = {"finding": "Findings", "blog": "Blog", "event": "Events"}
 
 FIELDS = {
@@ -72,7 +70,6 @@ class Post:
     body: str
     body_line: int = 1
     updated: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def published(self, now: dt.datetime) -> bool:
         return not self.draft and self.date <= now

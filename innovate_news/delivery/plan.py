@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from innovate_news.audience.privacy import PREFIX as ERASED_PREFIX
-from innovate_news.audience.privacy import pseudonyms
+from innovate_news.audience.eligibility import Suppressions, excluded
 from innovate_news.audience.subscribers import ALL_TOPICS, Subscriber, SubscriberList
 from innovate_news.audience.tokens import Keyring
-from innovate_news.delivery.providers.base import Message, Template
 from innovate_news.email.newsletter import TEST_PREFIX, Newsletter, Recipient, Variant
 from innovate_news.errors import Problem
+from innovate_news.mail import Message, MessageTemplate
 from innovate_news.store.ledger import Ledger
 
 
@@ -34,7 +33,6 @@ class Options:
     limit: int | None = None
     resend_unknown: bool = False
     include_new: bool = False
-    daily_cap: int | None = None
     # Recognises erased people, whose suppression is kept under a keyed hash of the address.
     keyring: Keyring | None = None
 
@@ -99,13 +97,6 @@ class Plan:
         return out
 
 
-def _erased(options: Options, subscriber: Subscriber, erased_hashes: set[str]) -> bool:
-    """True for someone erased whose address came back (an old CSV, typed in by hand)."""
-    if not erased_hashes or options.keyring is None:
-        return False
-    return any(p in erased_hashes for p in pseudonyms(options.keyring, subscriber.normalised))
-
-
 def topic_label(topics: frozenset[str]) -> str:
     return "all topics" if topics == ALL_TOPICS else "+".join(sorted(topics))
 
@@ -120,8 +111,7 @@ def plan(
 ) -> Plan:
     """Work out who gets the issue in this run; reads the ledger, writes nothing."""
     states = ledger.states(issue)
-    suppressed = {a.lower() for a in ledger.suppressed()}  # a suppression holds in any case
-    erased_hashes = {a for a in suppressed if a.startswith(ERASED_PREFIX)}
+    suppressions = Suppressions(ledger.suppressed(), options.keyring)
     sendable = {"pending", "deferred"} | (
         {"unknown", "sending"} if options.resend_unknown else set()
     )
@@ -131,11 +121,8 @@ def plan(
     chosen: list[Subscriber] = []
     added: list[str] = []
     for sub in subscribers.subscribers:
-        if not sub.subscribed:
-            counts["not_subscribed"] += 1
-            continue
-        if sub.normalised.lower() in suppressed or _erased(options, sub, erased_hashes):
-            counts["suppressed"] += 1
+        if reason := excluded(sub, suppressions):
+            counts[reason] += 1
             continue
         if sub.topics not in keys_of:
             keys_of[sub.topics] = composer.variant_key(sub.topics)
@@ -202,14 +189,14 @@ class Copy:
         recipient: Recipient,
         variant: Variant,
         keyring: Keyring,
-        template: Template,
+        template: MessageTemplate,
         test: bool,
     ):
         self._recipient = recipient
         self._variant = variant
         self._keyring = keyring
         self._test = test
-        self.template: Template | None = template
+        self.template: MessageTemplate | None = template
         fields = variant.fields_for(recipient, keyring, test)
         for name in variant.placeholders:
             fields[f"html_{name}"] = html.escape(fields[name])
@@ -234,7 +221,7 @@ class NewsletterComposer:
     def __init__(self, newsletter: Newsletter, keyring: Keyring):
         self.newsletter = newsletter
         self.keyring = keyring
-        self._templates: dict[tuple[str, bool], Template] = {}
+        self._templates: dict[tuple[str, bool], MessageTemplate] = {}
 
     def variant_key(self, topics: frozenset[str]) -> str | None:
         variant = self.newsletter.variant_for(topics)
@@ -251,14 +238,14 @@ class NewsletterComposer:
         )
         return Copy(recipient, variant, self.keyring, self._template(variant, test), test)
 
-    def _template(self, variant: Variant, test: bool) -> Template:
+    def _template(self, variant: Variant, test: bool) -> MessageTemplate:
         key = (variant.key, test)
         if key not in self._templates:
             self._templates[key] = template_of(variant, test)
         return self._templates[key]
 
 
-def template_of(variant: Variant, test: bool) -> Template:
+def template_of(variant: Variant, test: bool) -> MessageTemplate:
     """A variant with `{{field}}` placeholders (`{{html_field}}` in the HTML, pre-escaped)."""
     html_part, text_part = variant.html, variant.text
     for name, token in variant.placeholders.items():
@@ -269,7 +256,7 @@ def template_of(variant: Variant, test: bool) -> Template:
     headers += [(k, v) for k, v in envelope.list_headers(variant.subject) if k != "Subject"]
     headers.append(("List-Unsubscribe", f"<{{{{unsubscribe_url}}}}>, {envelope.mailto()}"))
     headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    return Template(
+    return MessageTemplate(
         key=f"{variant.key}{'+test' if test else ''}",
         sender=envelope.sender,
         subject=(TEST_PREFIX if test else "") + variant.subject,

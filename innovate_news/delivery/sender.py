@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import os
 import threading
 import time
 from collections import Counter
@@ -14,20 +13,19 @@ from dataclasses import dataclass
 
 from innovate_news.audience.subscribers import Subscriber
 from innovate_news.delivery.plan import Composer, Plan
-from innovate_news.delivery.providers.base import Limits, Provider, Receipt
+from innovate_news.delivery.providers.base import Limits, Provider
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.delivery.providers.pacing import backoff
-from innovate_news.errors import SendError, TransientError
+from innovate_news.errors import ExitCode, SendError, TransientError
+from innovate_news.mail import Receipt
 from innovate_news.store.ledger import Ledger
 
-FAULT_VARIABLE = "INNOVATE_NEWS_FAULT"  # exit_after_handover:N, for crash tests
-EXIT_OK, EXIT_FAILED_RECIPIENTS, EXIT_INTERRUPTED = 0, 3, 130
 REHEARSAL_CHUNK = 200
 
 
 @dataclass
-class Summary:
-    """What a run did."""
+class SendSummary:
+    """What a send did (or, for a dry run or a declined one, would have done)."""
 
     planned: int = 0
     sent: int = 0
@@ -39,18 +37,22 @@ class Summary:
     seconds: float = 0.0
     stopped: str = ""  # why the run ended before its plan did
     interrupted: bool = False
+    plan: Plan | None = None  # the plan the run followed
+    declined: bool = False  # the plan was shown and the sender said no
+    rehearsed: int = 0  # a dry run: copies built and handed to no one
+    rehearsed_bytes: int = 0
 
     @property
     def done(self) -> int:
         return self.sent + self.failed + self.deferred + self.unknown + self.skipped
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         if self.failed or self.deferred or self.unknown or self.stopped:
-            return EXIT_FAILED_RECIPIENTS
-        return EXIT_OK
+            return ExitCode.FAILED_RECIPIENTS
+        return ExitCode.OK
 
     def line(self) -> str:
         rate = self.sent / self.seconds if self.seconds > 0 else 0.0
@@ -86,20 +88,17 @@ class Sender:
         composer: Composer,
         stop: threading.Event | None = None,
         daily_cap: int | None = None,
-        fault: str | None = None,
     ):
         self.ledger = ledger
         self.provider = provider
         self.composer = composer
         self.stop = stop or threading.Event()
         self.daily_cap = daily_cap
-        self.summary = Summary()
+        self.summary = SendSummary()
         self._lock = threading.Lock()
-        self._fault_after = _fault(fault if fault is not None else os.environ.get(FAULT_VARIABLE))
-        self._accepted = 0
         self._error: BaseException | None = None
 
-    def run(self, plan: Plan, tick: Callable[[Summary], None] | None = None) -> Summary:
+    def run(self, plan: Plan, tick: Callable[[SendSummary], None] | None = None) -> SendSummary:
         """Send the plan; returns the summary, or raises the SendError that ended the run."""
         summary = self.summary
         summary.planned = len(plan.recipients)
@@ -199,7 +198,6 @@ class Sender:
         except SendError as exc:
             self.ledger.release(plan.issue, addresses, "pending", str(exc))
             raise
-        self._after_handover(receipts)
         self._record(plan, receipts)
         again = {r.address for r in receipts if r.status == "deferred"}
         waits = [r.retry_after for r in receipts if r.retry_after is not None]
@@ -219,24 +217,6 @@ class Sender:
             summary.failed += tally["failed"]
             summary.unknown += tally["unknown"]
             summary.suppressed_now += sum(1 for r in receipts if r.suppress)
-
-    def _after_handover(self, receipts: list[Receipt]) -> None:
-        if self._fault_after is None:
-            return
-        with self._lock:
-            self._accepted += sum(r.status == "sent" for r in receipts)
-            if self._accepted >= self._fault_after:
-                # A crash between the provider's acceptance and the ledger's record of it.
-                os._exit(86)
-
-
-def _fault(spec: str | None) -> int | None:
-    if not spec:
-        return None
-    name, _, count = spec.partition(":")
-    if name != "exit_after_handover" or not count.isdigit():
-        raise SendError(f"{FAULT_VARIABLE}={spec!r}: only exit_after_handover:N is known")
-    return int(count)
 
 
 def _batches(

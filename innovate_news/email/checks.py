@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from innovate_news import layout
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content.issues import Issue, load_issues
-from innovate_news.content.posts import KIND_FOLDERS, Post
+from innovate_news.content.posts import Post
 from innovate_news.email import context as email_context
 from innovate_news.email.newsletter import Newsletter, Recipient, Variant, prepare
 from innovate_news.errors import ContentError, InnovateNewsError, Problem, ProblemsError
 from innovate_news.settings import Settings
-from innovate_news.site import feeds
 from innovate_news.store import ledger
 
 GMAIL_CLIP_BYTES = 102 * 1000  # Gmail hides everything after ~102 KB of HTML behind a link
@@ -211,23 +211,14 @@ def internal(settings: Settings, url: str) -> str | None:
 
 
 def site_pages(
-    settings: Settings, posts: Iterable[Post], issues: Iterable[Issue], when: dt.datetime
+    settings: Settings, posts: Sequence[Post], issues: Sequence[Issue], when: dt.datetime
 ) -> set[str]:
     """Every path `build` writes (as of `when`), folders as `name/` and `name/index.html`."""
-    folders = ["", "posts/", *(f"{folder}/" for folder in KIND_FOLDERS.values())]
-    pages = {"style.css", "events.ics"}
-    for folder in folders:
-        pages |= {folder, f"{folder}index.html"} | {
-            folder + name for name in feeds.FORMATS.values()
-        }
-    for post in posts:
-        if post.published(when):
-            pages |= {f"posts/{post.slug}/", f"posts/{post.slug}/index.html"}
-            if post.event is not None:
-                pages.add(f"events/{post.slug}.ics")
-    for issue in issues:
-        if issue.published(when):
-            pages |= {f"issues/{issue.slug}/", f"issues/{issue.slug}/index.html"}
+    pages = layout.site_paths(
+        [p.slug for p in posts if p.published(when)],
+        [p.slug for p in posts if p.published(when) and p.event is not None],
+        [i.slug for i in issues if i.published(when)],
+    )
     static = settings.folder("static")
     if static.is_dir():
         pages |= {p.relative_to(static).as_posix() for p in static.rglob("*") if p.is_file()}

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from innovate_news import templating
-from innovate_news.content import markdown
+from innovate_news import layout, templating
+from innovate_news.content import markdown, record
 from innovate_news.content.issues import Issue
 from innovate_news.content.posts import KINDS, Post
+from innovate_news.content.record import PostRecord
 from innovate_news.settings import Settings
-from innovate_news.site import artefacts
 
 SECTION_TITLES = {"finding": "New findings", "blog": "From the blog", "event": "Upcoming events"}
 TOPICS = frozenset(KINDS)
@@ -42,11 +42,11 @@ def palette(settings: Settings) -> Palette:
     return Palette(brand=settings.email["brand_colour"], accent=settings.email["accent_colour"])
 
 
-def record(settings: Settings, post: Post) -> dict[str, Any]:
+def post_record(settings: Settings, post: Post) -> PostRecord:
     """The same per-post record the build keeps (so the site and the email agree)."""
-    url = artefacts.post_url(settings, post.slug)
+    url = record.post_url(settings.base_url, post.slug)
     html = markdown.render(post.body, url, settings.base_url)
-    return artefacts.metadata(settings, post, artefacts.summary_of(post, html))
+    return record.of(post, settings.base_url, record.summary_of(post, html))
 
 
 def card(settings: Settings, meta: Mapping[str, Any], issue_date: dt.datetime) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _event(settings: Settings, meta: Mapping[str, Any], issue_date: dt.datetime)
         **info,
         "when": when,
         "upcoming": (end or start) >= issue_date,
-        "ics_url": f"{settings.base_url}events/{meta['slug']}.ics",
+        "ics_url": settings.base_url + layout.event_calendar(meta["slug"]),
         "google_url": google_calendar_url(meta, start, end),
     }
 

@@ -8,9 +8,6 @@ import html
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
 
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content.issues import Issue, load_posts, select_posts
@@ -20,7 +17,7 @@ from innovate_news.email import mime, render
 from innovate_news.email.envelope import (
     TEST_PREFIX as TEST_PREFIX,  # re-exported: senders mark test copies
 )
-from innovate_news.email.envelope import Envelope, subject_for, templates
+from innovate_news.email.envelope import Envelope, templates
 from innovate_news.errors import RenderError, SubscriberError
 from innovate_news.settings import Settings
 
@@ -132,25 +129,6 @@ class Variant:
             recipient.address, fields["message_id"], template.fill(values), self.key, fields, self
         )
 
-    def personalise_slow(self, recipient: Recipient, keyring: Keyring, test: bool = False) -> bytes:
-        """The same copy built the obvious way with EmailMessage: the reference the fast path
-        is tested and benchmarked against (about 30 times slower)."""
-        fields = self.fields_for(recipient, keyring, test)
-        env = self.envelope
-        message = EmailMessage(policy=policy.SMTP)
-        message["Date"] = env.date
-        message["Message-ID"] = fields["message_id"]
-        for name, value in env.headers(self.subject):
-            message[name] = value
-        message["To"] = Address(display_name=fields["name"], addr_spec=fields["address"])
-        for name, value in env.list_headers(subject_for(self.subject, test)):
-            message[name] = value
-        message["List-Unsubscribe"] = f"<{fields['unsubscribe_url']}>, {env.mailto()}"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(self.fill_text(fields))
-        message.add_alternative(self.fill_html(fields), subtype="html")
-        return message.as_bytes()
-
 
 def clean_name(recipient: Recipient) -> str:
     """The name with its whitespace tidied; a line break or control character is refused."""
@@ -175,12 +153,11 @@ class Newsletter:
         self.posts = list(posts)
         self.keyring = keyring
         self.cards = [
-            email_context.card(settings, email_context.record(settings, p), issue.date)
+            email_context.card(settings, email_context.post_record(settings, p), issue.date)
             for p in self.posts
         ]
         self.kinds = frozenset(c["kind"] for c in self.cards)
         self.envelope = Envelope.of(settings, issue, now)
-        self.compile_count = 0
         self._variants: dict[frozenset[str], Variant] = {}
         nonce = secrets.token_hex(4).upper()
         self.placeholders = {
@@ -226,7 +203,6 @@ class Newsletter:
             self.settings, self.issue, self.cards, topics or email_context.TOPICS, self.placeholders
         )
         rendered = render.render(self.settings, context)
-        self.compile_count += 1
         rendered = render.Rendered(_end_line(rendered.html), _end_line(rendered.text))
         key = "+".join(sorted(topics)) or "editorial"
         for part, content in (("HTML", rendered.html), ("text", rendered.text)):

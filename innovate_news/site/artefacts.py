@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from markupsafe import escape
-
-from innovate_news import templating
-from innovate_news.content import markdown
-from innovate_news.content.posts import KIND_FOLDERS, KIND_TITLES, Post
+from innovate_news import layout, templating
+from innovate_news.content import markdown, record
+from innovate_news.content.posts import KIND_TITLES, Post
+from innovate_news.content.record import PostRecord
 from innovate_news.settings import Settings
 from innovate_news.site import calendar, feeds
+from innovate_news.templating import escape
 
 
 @dataclass(frozen=True)
 class Artefacts:
     """A post's page, feed entries and calendar event, plus the metadata the lists need."""
 
-    meta: dict[str, Any]
+    meta: PostRecord
     page: bytes
     rss: bytes
     atom: bytes
     json: bytes
     ics: bytes  # empty for posts that are not events
-
-
-def post_url(settings: Settings, slug: str) -> str:
-    return f"{settings.base_url}posts/{slug}/"
 
 
 def entry_id(settings: Settings, post: Post) -> str:
@@ -46,10 +40,6 @@ def entry_id(settings: Settings, post: Post) -> str:
 def event_uid(settings: Settings, post: Post) -> str:
     host = urlsplit(settings.base_url).hostname or "localhost"
     return f"{post.slug}@{host}"
-
-
-def summary_of(post: Post, html: str) -> str:
-    return post.summary if post.summary else markdown.first_paragraph(html)
 
 
 def event_html(post: Post) -> str:
@@ -72,53 +62,11 @@ def event_html(post: Post) -> str:
     return "".join(rows) + "</p>\n"
 
 
-def metadata(settings: Settings, post: Post, summary: str) -> dict[str, Any]:
-    """The JSON-friendly facts about a post that index pages, calendars and emails use."""
-    event = post.event
-    listed = json.dumps([post.slug, post.title, post.date.isoformat(), post.kind])
-    return {
-        "slug": post.slug,
-        "kind": post.kind,
-        "title": post.title,
-        "date": post.date.isoformat(),
-        "updated": (post.updated or post.date).isoformat(),
-        # The same moments as numbers, for sorting thousands of posts without parsing dates.
-        "ts": post.date.timestamp(),
-        "updated_ts": (post.updated or post.date).timestamp(),
-        "starts": event.start.timestamp() if event else None,
-        "ends": (event.end or event.start).timestamp() if event else None,
-        # What an archive list shows of the post: the list is written again when it changes.
-        "listing": hashlib.sha256(listed.encode()).hexdigest()[:32],
-        "summary": summary,
-        "authors": [a.name for a in post.authors],
-        "tags": list(post.tags),
-        "draft": post.draft,
-        "url": post_url(settings, post.slug),
-        "path": str(post.path),
-        "image": (
-            {"src": markdown.absolute(post.image.src, "", settings.base_url), "alt": post.image.alt}
-            if post.image
-            else None
-        ),
-        "event": (
-            {
-                "start": event.start.isoformat(),
-                "end": event.end.isoformat() if event.end else None,
-                "location": event.location,
-                "online_url": event.online_url,
-                "booking_url": event.booking_url,
-            }
-            if event
-            else None
-        ),
-    }
-
-
 def build(settings: Settings, post: Post) -> Artefacts:
-    url = post_url(settings, post.slug)
+    url = record.post_url(settings.base_url, post.slug)
     html = markdown.render(post.body, url, settings.base_url)
-    summary = summary_of(post, html)
-    meta = metadata(settings, post, summary)
+    summary = record.summary_of(post, html)
+    meta = record.of(post, settings.base_url, summary)
     entry = feeds.EntryData(
         id=entry_id(settings, post),
         url=url,
@@ -142,11 +90,11 @@ def build(settings: Settings, post: Post) -> Artefacts:
         html=html,
         summary=summary,
         url=url,
-        feeds=feed_links(settings, post.kind),
+        feeds=layout.feed_links(settings.base_url, post.kind, KIND_TITLES[post.kind]),
         kind_title=KIND_TITLES[post.kind],
-        kind_url=f"{settings.base_url}{KIND_FOLDERS[post.kind]}/",
+        kind_url=settings.base_url + layout.section(post.kind),
         jsonld=jsonld(settings, post, meta),
-        ics_url=f"{settings.base_url}events/{post.slug}.ics" if post.event else None,
+        ics_url=settings.base_url + layout.event_calendar(post.slug) if post.event else None,
     ).encode("utf-8")
     ics = b""
     if post.event is not None:
@@ -172,28 +120,7 @@ def build(settings: Settings, post: Post) -> Artefacts:
     )
 
 
-def feed_links(settings: Settings, kind: str | None = None) -> list[dict[str, str]]:
-    """<link rel="alternate"> targets: the site's feeds, then the kind's own."""
-    base = settings.base_url
-    links = [
-        {"type": "application/rss+xml", "href": f"{base}feed.xml", "title": "RSS"},
-        {"type": "application/atom+xml", "href": f"{base}atom.xml", "title": "Atom"},
-        {"type": "application/feed+json", "href": f"{base}feed.json", "title": "JSON Feed"},
-    ]
-    if kind:
-        folder, title = KIND_FOLDERS[kind], KIND_TITLES[kind]
-        links += [
-            {"type": t, "href": f"{base}{folder}/{n}", "title": f"{title} ({label})"}
-            for t, n, label in (
-                ("application/rss+xml", "feed.xml", "RSS"),
-                ("application/atom+xml", "atom.xml", "Atom"),
-                ("application/feed+json", "feed.json", "JSON Feed"),
-            )
-        ]
-    return links
-
-
-def jsonld(settings: Settings, post: Post, meta: dict[str, Any]) -> dict[str, Any]:
+def jsonld(settings: Settings, post: Post, meta: PostRecord) -> dict[str, Any]:
     """schema.org: an Event for events, an Article for everything else."""
     authors = [
         {

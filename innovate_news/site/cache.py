@@ -14,7 +14,7 @@ import marshal
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def fingerprint(*parts: str) -> str:
     return sha.hexdigest()
 
 
-def compact(meta: dict[str, Any]) -> dict[str, Any]:
+def compact(meta: Mapping[str, Any]) -> dict[str, Any]:
     """A post's metadata as the index keeps it: the ROW fields, the rest packed."""
     row = {name: meta[name] for name in ROW}
     row["detail"] = marshal.dumps({k: v for k, v in meta.items() if k not in ROW})

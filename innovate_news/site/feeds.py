@@ -15,14 +15,14 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree  # type: ignore[import-untyped]
-from markupsafe import escape
+
+from innovate_news.templating import escape
 
 if TYPE_CHECKING:
     from feedgen.feed import FeedGenerator
 
 GENERATOR = "innovate-news"
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
-FORMATS = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,6 @@ class EntryData:
     authors: tuple[str, ...]
     tags: tuple[str, ...]
     image_url: str | None = None
-    image_alt: str | None = None
     extension: Mapping[str, Any] | None = None  # `_innovate_news` in JSON Feed
 
 

@@ -7,13 +7,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from innovate_news import templating
+from innovate_news import layout, templating
 from innovate_news.content import markdown
 from innovate_news.content.issues import Issue, candidates_from_records, choose, load_issues
-from innovate_news.content.posts import KIND_FOLDERS, KIND_TITLES
+from innovate_news.content.posts import KIND_TITLES
 from innovate_news.email import context as email_context
 from innovate_news.settings import Settings
-from innovate_news.site import artefacts
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,9 @@ def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) ->
         site=settings.site,
         base_url=settings.base_url,
         url=url,
-        feeds=artefacts.feed_links(settings),
+        feeds=layout.feed_links(settings.base_url),
         kind_titles=KIND_TITLES,
-        kind_folders=KIND_FOLDERS,
+        kind_folders=layout.KIND_FOLDERS,
         issue={
             "subject": issue.subject,
             "preheader": issue.preheader or "",
@@ -63,4 +62,4 @@ def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) ->
         sections=email_context.sections(records, email_context.TOPICS),
     )
     link = {"url": url, "subject": issue.subject, "date": issue.date.isoformat()}
-    return IssuePage(f"issues/{issue.slug}/index.html", html.encode("utf-8"), link)
+    return IssuePage(layout.issue_page(issue.slug), html.encode("utf-8"), link)

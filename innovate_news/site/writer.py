@@ -13,15 +13,16 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from innovate_news import output, templating
-from innovate_news.content.posts import KIND_FOLDERS, KIND_TITLES, KINDS
+from innovate_news import layout, output, templating
+from innovate_news.content.posts import KIND_TITLES, KINDS
 from innovate_news.errors import InnovateNewsError
 from innovate_news.settings import Settings
-from innovate_news.site import artefacts, cache, calendar, feeds
-from innovate_news.site.build import PARALLEL_THRESHOLD, BuildReport, Pool, published, worker_cache
+from innovate_news.site import cache, calendar, feeds
+from innovate_news.site.workers import PARALLEL_THRESHOLD, Pool, worker_cache
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -29,6 +30,19 @@ if TYPE_CHECKING:
 Chosen = list[tuple[str, dict[str, Any]]]  # (cache key, metadata) of published posts
 Task = tuple[Callable[..., int], tuple[Any, ...]]
 _PAGES_PER_TASK = 500
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the CLI to print."""
+
+    out: Path
+    posts: int = 0
+    published: int = 0
+    rendered: int = 0
+    files_written: int = 0
+    removed: int = 0
+    seconds: float = 0.0
 
 
 def write_pages(
@@ -209,14 +223,13 @@ class SiteWriter:
         todo = []
         for key, meta in chosen:  # every post of every build: the places are known here
             slug = meta["slug"]
-            page = f"posts/{slug}/index.html"
+            page = layout.post_page(slug)
             if not self.unchanged(page, key, ("posts", slug)):
                 todo.append((page, meta["_pack"], "page"))
             if meta["starts"] is not None:  # an event
-                ics = f"events/{slug}.ics"
+                ics = layout.event_calendar(slug)
                 if not self.unchanged(ics, key, ("events", f"{slug}.ics")):
                     todo.append((ics, meta["_pack"], "ics"))
-        self.report.pages_written = sum(1 for _, _, part in todo if part == "page")
         needed = any(part == "ics" for _, _, part in todo)
         frame = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
@@ -230,19 +243,18 @@ class SiteWriter:
             last = cache.expand(max((meta for _, meta in items), key=_updated))
             newest = dt.datetime.fromisoformat(last["updated"])
         data = self._feed_data(kind, newest)
-        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
         digest.update("\n".join(key for key, _ in items).encode())
         tasks: list[Task] = []
-        for fmt, name in feeds.FORMATS.items():
-            changed = not self.unchanged(folder + name, digest.hexdigest())
+        for fmt in layout.FEED_FILES:
+            changed = not self.unchanged(layout.feed(kind, fmt), digest.hexdigest())
             frame = self._frame(
                 ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt]), changed
             )
             if changed:
                 locations = [meta["_pack"] for _, meta in items]
                 runs = cache.runs(locations, fmt, lead=feeds.LEAD[fmt])
-                tasks.append((write_feed, (self.out, folder + name, frame, runs)))
+                tasks.append((write_feed, (self.out, layout.feed(kind, fmt), frame, runs)))
         return tasks
 
     def _start(self, tasks: list[Task], work: int | None = None) -> Callable[[], int]:
@@ -263,7 +275,7 @@ class SiteWriter:
     def _feed_data(self, kind: str | None, updated: dt.datetime) -> dict[str, feeds.FeedData]:
         site = self.settings.site
         base = self.settings.base_url
-        folder = f"{KIND_FOLDERS[kind]}/" if kind else ""
+        folder = layout.section(kind)
         title = f"{site['title']}: {KIND_TITLES[kind]}" if kind else site["title"]
         return {
             fmt: feeds.FeedData(
@@ -276,7 +288,7 @@ class SiteWriter:
                 updated=updated,
                 hub=site["websub_hub"],
             )
-            for fmt, name in feeds.FORMATS.items()
+            for fmt, name in layout.FEED_FILES.items()
         }
 
     def _calendar(self, chosen: Chosen) -> None:
@@ -293,15 +305,15 @@ class SiteWriter:
             return calendar.document(frame, events)
 
         # The settings are in the key too: they name the calendar even when it has no events.
-        key = cache.key("\n".join(keys).encode(), self.fingerprint + "events.ics")
-        self.write_file("events.ics", produce, key)
+        key = cache.key("\n".join(keys).encode(), self.fingerprint + layout.CALENDAR)
+        self.write_file(layout.CALENDAR, produce, key)
 
     def _indexes(self, groups: dict[str | None, Chosen]) -> None:
         common = {
             "site": self.settings.site,
             "base_url": self.settings.base_url,
             "kind_titles": KIND_TITLES,
-            "kind_folders": KIND_FOLDERS,
+            "kind_folders": layout.KIND_FOLDERS,
         }
         recent, soon = groups[None][:20], upcoming(groups[None], self.now)
         # The home page shows the newest posts, the coming events and the issues: it is
@@ -316,7 +328,7 @@ class SiteWriter:
                 recent=[cache.expand(meta) for _, meta in recent],
                 upcoming=[cache.expand(meta) for _, meta in soon],
                 issues=self.issue_links,
-                feeds=artefacts.feed_links(self.settings),
+                feeds=layout.feed_links(self.settings.base_url),
                 url=self.settings.base_url,
             ),
             cache.key(
@@ -327,7 +339,7 @@ class SiteWriter:
         # An archive list shows only each post's title, date and kind: it is rendered again
         # when one of those, the settings or the templates change, not on every body edit.
         for kind, items in groups.items():
-            relative = f"{KIND_FOLDERS[kind]}/index.html" if kind else "posts/index.html"
+            relative = layout.list_page(kind)
             listed = "\n".join(meta["listing"] for _, meta in items)
             self.write_file(
                 relative,
@@ -338,14 +350,14 @@ class SiteWriter:
     def _archive(
         self, common: dict[str, Any], kind: str | None, items: list[dict[str, Any]]
     ) -> Callable[[], bytes]:
-        folder = f"{KIND_FOLDERS[kind]}/" if kind else "posts/"
+        folder = layout.list_page(kind).removesuffix("index.html")
         return lambda: self._page(
             "site/archive.html",
             **common,
             root="../",
             title=KIND_TITLES[kind] if kind else "All posts",
             posts=[cache.expand(meta) for meta in items],
-            feeds=artefacts.feed_links(self.settings, kind),
+            feeds=layout.feed_links(self.settings.base_url, kind, KIND_TITLES.get(kind or "", "")),
             url=f"{self.settings.base_url}{folder}",
         )
 
@@ -391,3 +403,16 @@ def upcoming(chosen: Chosen, now: dt.datetime) -> Chosen:
     moment = now.timestamp()
     soon = [item for item in chosen if item[1]["ends"] is not None and item[1]["ends"] >= moment]
     return sorted(soon, key=lambda item: (item[1]["starts"], item[1]["slug"]))
+
+
+def published(
+    metas: dict[str, dict[str, Any]], now: dt.datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Published posts, newest first (ties broken by slug so the order never wobbles)."""
+    moment = now.timestamp()  # timestamps, not dates parsed again for each of 10,000 posts
+    chosen = [
+        (key, meta) for key, meta in metas.items() if not meta["draft"] and meta["ts"] <= moment
+    ]
+    chosen.sort(key=lambda item: (item[1]["ts"], item[1]["slug"]))
+    chosen.reverse()
+    return chosen

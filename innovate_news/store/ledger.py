@@ -13,10 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from innovate_news.delivery import lock as issue_lock
-from innovate_news.delivery.providers.base import Receipt, redact
 from innovate_news.errors import LedgerError
+from innovate_news.mail import Receipt
+from innovate_news.secrecy import redact
 from innovate_news.settings import Settings
+from innovate_news.store import locks
 from innovate_news.store.database import Database
 
 FILE_NAME = "ledger.sqlite3"
@@ -100,8 +101,8 @@ class Ledger(Database):
         return cls(settings.folder("state") / FILE_NAME)
 
     def lock(self, issue: str) -> contextlib.AbstractContextManager[None]:
-        """Hold the send lock of `issue` (see issue_lock); a second holder fails at once."""
-        return issue_lock.hold(self.path.parent / "locks", issue)
+        """Hold the send lock of `issue` (see store.locks); a second holder fails at once."""
+        return locks.hold(self.path.parent / "locks", issue)
 
     # Snapshot and planning ---------------------------------------------------------------
 

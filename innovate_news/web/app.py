@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from innovate_news import templating
+from innovate_news import layout, templating
 from innovate_news.audience.lifecycle import ListService, SignupForm
 from innovate_news.content.posts import KIND_TITLES, KINDS
+from innovate_news.delivery import providers
 from innovate_news.errors import InnovateNewsError, RefusedError, TokenError
 from innovate_news.settings import Settings
-from innovate_news.site import artefacts
 from innovate_news.web import webhooks
 
 MAX_BODY = 2_000_000  # bytes; a SendGrid batch of events is well under this
@@ -34,7 +34,7 @@ class Pages:
     def __init__(self, settings: Settings, public_url: str):
         self.settings = settings
         self.public_url = public_url
-        self.feeds = artefacts.feed_links(settings)
+        self.feeds = layout.feed_links(settings.base_url)
         self._unsubscribed: tuple[str, str] | None = None
 
     def render(self, name: str, status: int = 200, **context: Any) -> Response:
@@ -98,7 +98,7 @@ def create_app(
     environ: Mapping[str, str] | None = None,
 ) -> Flask:
     """The WSGI app; `environ` holds the webhook secrets (default: the process environment)."""
-    service = service or ListService.open(settings)
+    service = service or ListService.open(settings, providers.mailer(settings))
     secrets = os.environ if environ is None else environ
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -229,7 +229,7 @@ def create_app(
             return {"error": "no such webhook"}, 404, {}
         try:
             headers = {name.lower(): value for name, value in request.headers.items()}
-            read, added = service.webhook(provider, headers, request.get_data(), secrets)
+            read, added = _webhook(service, provider, headers, request.get_data(), secrets)
         except RefusedError as exc:
             headers = {"WWW-Authenticate": 'Basic realm="webhooks"'} if exc.status == 401 else {}
             return {"error": str(exc)}, exc.status, headers
@@ -240,3 +240,19 @@ def create_app(
         return Response("ok\n", mimetype="text/plain")
 
     return app
+
+
+def _webhook(
+    service: ListService,
+    provider: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    environ: Mapping[str, str],
+) -> tuple[int, int]:
+    """Verify and apply a provider's events; (events read, new suppressions)."""
+    secret = environ.get(webhooks.VARIABLES[provider], "")
+    user = service.settings["serve"]["postmark_webhook_user"]
+    webhooks.verify(provider, headers, body, secret, service.clock(), user)
+    events = webhooks.events(provider, body)
+    reports = [(event.address, event.reason) for event in events]
+    return len(events), service.suppress_reported(f"{provider} webhook", reports)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from innovate_news.audience import subscribers
-from innovate_news.audience.listfile import FAULT_EXIT, FAULT_VARIABLE, ListFile, encode_row
+from innovate_news.audience.listfile import ListFile, encode_row
 from innovate_news.errors import SubscriberError
+from tests.support import crashes
 
 ORIGINAL = (
     "\ufeffEmail,Name,status,topics,consent_at,consent_source,notes\r\n"
@@ -100,13 +100,11 @@ WORKER = textwrap.dedent(
 
 
 def run_worker(
-    lf: ListFile, name: str, count: int, mode: str, **env: str
+    lf: ListFile, name: str, count: int, mode: str, crash: str | None = None
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", WORKER, str(lf.path), str(lf.lock_path.parent), name, str(count),
-         mode],
-        env={**os.environ, **env},
-    )  # fmt: skip
+    """A process running WORKER; with `crash`, it dies there (see tests.support.crashes)."""
+    args = ["-c", WORKER, str(lf.path), str(lf.lock_path.parent), name, str(count), mode]
+    return subprocess.Popen(crashes.command(crash, *args) if crash else [sys.executable, *args])
 
 
 def test_processes_appending_and_rewriting_at_once_lose_no_row(tmp_path: Path) -> None:
@@ -122,8 +120,8 @@ def test_processes_appending_and_rewriting_at_once_lose_no_row(tmp_path: Path) -
 def test_a_crash_in_the_middle_of_a_rewrite_leaves_the_old_list(tmp_path: Path) -> None:
     lf = listfile(tmp_path, "email,name\n" + "".join(f"r{i}@example.org,R\n" for i in range(500)))
     before = lf.path.read_bytes()
-    worker = run_worker(lf, "crash", 1, "rewrite", **{FAULT_VARIABLE: "exit_mid_rewrite"})
-    assert worker.wait(timeout=60) == FAULT_EXIT
+    worker = run_worker(lf, "crash", 1, "rewrite", crash="mid_rewrite")
+    assert worker.wait(timeout=60) == crashes.CRASH_EXIT
     assert lf.path.read_bytes() == before
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers  # the half-written temp file is there, proving the crash came mid-write
@@ -135,8 +133,8 @@ def test_a_crash_in_the_middle_of_a_rewrite_leaves_the_old_list(tmp_path: Path) 
 
 def test_a_crash_after_an_append_leaves_a_valid_list(tmp_path: Path) -> None:
     lf = listfile(tmp_path, "email,name\nfirst@example.org,First\n")
-    worker = run_worker(lf, "crash", 3, "append", **{FAULT_VARIABLE: "exit_after_append"})
-    assert worker.wait(timeout=60) == FAULT_EXIT
+    worker = run_worker(lf, "crash", 3, "append", crash="after_append")
+    assert worker.wait(timeout=60) == crashes.CRASH_EXIT
     listing = subscribers.read(lf.path)
     assert not listing.problems
     assert [s.email for s in listing.subscribers] == ["first@example.org", "crash-0@example.org"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import feedparser
 import pytest
 from click.testing import Result
-from lxml import html as lxml_html
+from lxml import html as lxml_html  # type: ignore[import-untyped]
 
 from tests.support import REPO
 

@@ -18,6 +18,8 @@ import pytest
 from click.testing import Result
 
 from innovate_news.store.ledger import Ledger
+from tests.support import REPO
+from tests.support.faults import CRASH_EXIT, crash_command
 from tests.support.servers import (
     PASSWORD,
     POSTMARK_TOKEN,
@@ -110,7 +112,9 @@ def hundred(project: Path) -> Path:
     return write_list(project, 100)
 
 
-def test_send_latest_to_the_example_list_through_the_outbox(project, run):
+def test_send_latest_to_the_example_list_through_the_outbox(
+    project: Path, run: Callable[..., Result]
+) -> None:
     result = send(run, project, "latest", "--provider", "outbox", "--yes")
     assert result.exit_code == 0, result.output
     assert "To send:    17" in result.output and "Sent 17, failed 0" in result.output
@@ -125,14 +129,18 @@ def test_send_latest_to_the_example_list_through_the_outbox(project, run):
     assert ledger_of(project).counts(ISSUE)["sent"] == 17
 
 
-def test_a_non_interactive_send_without_yes_refuses(project, run):
+def test_a_non_interactive_send_without_yes_refuses(
+    project: Path, run: Callable[..., Result]
+) -> None:
     result = send(run, project, "latest", "--provider", "outbox")
     assert result.exit_code == 2 and "--yes" in result.output
     assert not (project / "outbox").exists()
     assert ledger_of(project).counts(ISSUE)["pending"] == 0
 
 
-def test_dry_run_builds_every_copy_and_sends_nothing(project, run):
+def test_dry_run_builds_every_copy_and_sends_nothing(
+    project: Path, run: Callable[..., Result]
+) -> None:
     result = send(run, project, "latest", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Dry run: built 17 copies" in result.output and "Provider:   outbox" in result.output
@@ -140,7 +148,9 @@ def test_dry_run_builds_every_copy_and_sends_nothing(project, run):
     assert sum(ledger_of(project).counts(ISSUE).values()) == 0
 
 
-def test_test_send_is_marked_and_kept_apart_from_the_list(project, run):
+def test_test_send_is_marked_and_kept_apart_from_the_list(
+    project: Path, run: Callable[..., Result]
+) -> None:
     result = send(run, project, "latest", "--to", "Editor@Example.COM", "--yes")
     assert result.exit_code == 0, result.output
     (copy,) = (project / "outbox" / ISSUE / "test").glob("*.eml")
@@ -154,7 +164,9 @@ def test_test_send_is_marked_and_kept_apart_from_the_list(project, run):
     assert "never sent" in status.output and "Test sends: 1" in status.output
 
 
-def test_invalid_rows_stop_the_send_unless_skipped(project, run):
+def test_invalid_rows_stop_the_send_unless_skipped(
+    project: Path, run: Callable[..., Result]
+) -> None:
     csv = project / "subscribers.example.csv"
     csv.write_text(
         csv.read_text(encoding="utf-8") + "not-an-address,Nobody,subscribed,\n"
@@ -171,13 +183,15 @@ def test_invalid_rows_stop_the_send_unless_skipped(project, run):
     assert len(list((project / "outbox" / ISSUE).glob("*.eml"))) == 17
 
 
-def test_a_list_without_an_email_column_aborts(project, run):
+def test_a_list_without_an_email_column_aborts(project: Path, run: Callable[..., Result]) -> None:
     (project / "list.csv").write_text("name,status\nAmelia,subscribed\n", encoding="utf-8")
     result = send(run, project, "latest", "--subscribers", str(project / "list.csv"), "--yes")
     assert result.exit_code == 1 and "no 'email' column" in result.output
 
 
-def test_subscribers_check_reports_rows_duplicates_and_suppressions(project, run):
+def test_subscribers_check_reports_rows_duplicates_and_suppressions(
+    project: Path, run: Callable[..., Result]
+) -> None:
     csv = project / "subscribers.example.csv"
     csv.write_text(
         "\ufeff"
@@ -201,7 +215,7 @@ def test_subscribers_check_reports_rows_duplicates_and_suppressions(project, run
     )
 
 
-def test_suppressions_win_over_the_list(project, run):
+def test_suppressions_win_over_the_list(project: Path, run: Callable[..., Result]) -> None:
     ledger_of(project).suppress("amelia.hart@example.org", "unsubscribed", "one-click")
     result = send(run, project, "latest", "--yes")
     assert result.exit_code == 0 and "1 suppressed" in result.output
@@ -209,7 +223,7 @@ def test_suppressions_win_over_the_list(project, run):
     assert len(list((project / "outbox" / ISSUE).glob("*.eml"))) == 16
 
 
-def test_limit_then_include_new(project, run):
+def test_limit_then_include_new(project: Path, run: Callable[..., Result]) -> None:
     first = send(run, project, "latest", "--yes", "--limit", "5")
     assert first.exit_code == 0 and "Held back:  12 by --limit" in first.output
     assert ledger_of(project).counts(ISSUE) == {
@@ -230,7 +244,9 @@ def test_limit_then_include_new(project, run):
     assert ledger_of(project).counts(ISSUE)["sent"] == 18
 
 
-def test_status_json_lists_failed_and_unknown_with_their_errors(project, run, hundred):
+def test_status_json_lists_failed_and_unknown_with_their_errors(
+    project: Path, run: Callable[..., Result], hundred: Path
+) -> None:
     def script(stage: str, address: str, attempt: int) -> str | None:
         return "550 5.1.1 no such user" if address == "r004@example.org" else None
 
@@ -257,7 +273,9 @@ def test_status_json_lists_failed_and_unknown_with_their_errors(project, run, hu
     assert len(handler.messages) == 99
 
 
-def test_real_providers_refuse_without_the_signing_secret(project, run, hundred):
+def test_real_providers_refuse_without_the_signing_secret(
+    project: Path, run: Callable[..., Result], hundred: Path
+) -> None:
     handler = SmtpHandler()
     with smtp_server(handler) as port:
         smtp_settings(project, port)
@@ -268,7 +286,9 @@ def test_real_providers_refuse_without_the_signing_secret(project, run, hundred)
     assert handler.messages == []
 
 
-def test_a_subject_with_crlf_sends_nothing(project, run, hundred):
+def test_a_subject_with_crlf_sends_nothing(
+    project: Path, run: Callable[..., Result], hundred: Path
+) -> None:
     issue = project / "issues" / "2024-01-injected.md"
     issue.write_text(
         '---\nsubject: "Hello\\r\\nBcc: everyone@example.org"\ndate: 2024-01-10\n'
@@ -295,14 +315,24 @@ def test_a_subject_with_crlf_sends_nothing(project, run, hundred):
     assert sum(ledger_of(project).counts("2024-01-injected").values()) == 0
 
 
-def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(project, hundred):
+def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(
+    project: Path, hundred: Path
+) -> None:
     handler = SmtpHandler()
     args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
         smtp_settings(project, port)
-        crashed = cli_process(project, *args, env={"INNOVATE_NEWS_FAULT": "exit_after_handover:50"})
-        crashed.communicate(timeout=60)
-        assert crashed.returncode == 86
+        config = project / "innovate-news.toml"
+        crashed = subprocess.Popen(
+            crash_command(str(config), ISSUE, "smtp", str(hundred), 50, AT),
+            cwd=REPO,  # where `tests.support.faults` is importable
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = crashed.communicate(timeout=60)
+        assert crashed.returncode == CRASH_EXIT, out + err
         assert numbered(handler.received()) == list(range(1, 51))
         rerun = cli_process(project, *args)
         out, err = rerun.communicate(timeout=60)
@@ -315,7 +345,9 @@ def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(
     assert ledger.counts(ISSUE)["sent"] == 99
 
 
-def test_two_concurrent_sends_of_one_issue_deliver_each_copy_once(project, hundred):
+def test_two_concurrent_sends_of_one_issue_deliver_each_copy_once(
+    project: Path, hundred: Path
+) -> None:
     handler = SmtpHandler()
     args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
@@ -330,7 +362,9 @@ def test_two_concurrent_sends_of_one_issue_deliver_each_copy_once(project, hundr
     assert ledger_of(project).counts(ISSUE)["sent"] == 100
 
 
-def test_ctrl_c_finishes_the_hand_over_records_it_and_exits_130(project, hundred):
+def test_ctrl_c_finishes_the_hand_over_records_it_and_exits_130(
+    project: Path, hundred: Path
+) -> None:
     handler = SmtpHandler()
     args = smtp_send_args(hundred)
     with smtp_server(handler) as port:
@@ -352,7 +386,9 @@ def test_ctrl_c_finishes_the_hand_over_records_it_and_exits_130(project, hundred
     assert numbered(handler.received()) == list(range(1, 101))
 
 
-def test_secrets_appear_nowhere(project, run, tmp_path, hundred):
+def test_secrets_appear_nowhere(
+    project: Path, run: Callable[..., Result], tmp_path: Path, hundred: Path
+) -> None:
     certificates = Certificates(tmp_path)
     handler = SmtpHandler()
     env = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lxml import html as lxml_html
+from lxml import html as lxml_html  # type: ignore[import-untyped]
 
 from innovate_news.content import markdown
 from tests.support import REPO

@@ -63,7 +63,9 @@ def people(tmp_path: Path, count: int, topics: Any = lambda i: "") -> subscriber
     return subscribers.read(write_list(tmp_path, count, topics))
 
 
-def test_postmark_batch_answered_200_with_error_codes_0_406_300(ledger, tmp_path):
+def test_postmark_batch_answered_200_with_error_codes_0_406_300(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     inactive = "You tried to send to recipient(s) that have been marked as inactive."
     api = Api(postmark_codes={
         "r002@example.org": (406, inactive),
@@ -85,7 +87,7 @@ def test_postmark_batch_answered_200_with_error_codes_0_406_300(ledger, tmp_path
     assert not ledger.is_suppressed("r003@example.org")
 
 
-def test_postmark_messages_carry_each_recipients_own_fields(ledger, tmp_path):
+def test_postmark_messages_carry_each_recipients_own_fields(ledger: Ledger, tmp_path: Path) -> None:
     api = Api()
     with api_server(api) as server:
         deliver(ledger, make("postmark", server.url), people(tmp_path, 2))
@@ -103,7 +105,9 @@ def test_postmark_messages_carry_each_recipients_own_fields(ledger, tmp_path):
     ("name", "sizes"),
     [("postmark", [500, 500, 1]), ("mailgun", [1000, 1]), ("sendgrid", [1000, 1])],
 )
-def test_1001_recipients_are_split_within_each_providers_limit(ledger, tmp_path, name, sizes):
+def test_1001_recipients_are_split_within_each_providers_limit(
+    ledger: Ledger, tmp_path: Path, name: str, sizes: list[int]
+) -> None:
     api = Api()
     with api_server(api) as server:
         summary = deliver(ledger, make(name, server.url), people(tmp_path, 1001))
@@ -113,7 +117,9 @@ def test_1001_recipients_are_split_within_each_providers_limit(ledger, tmp_path,
     assert ledger.counts(ISSUE)["sent"] == 1001
 
 
-def test_mailgun_sends_one_template_with_recipient_variables(ledger, tmp_path):
+def test_mailgun_sends_one_template_with_recipient_variables(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     api = Api()
     with api_server(api) as server:
         deliver(ledger, make("mailgun", server.url), people(tmp_path, 3))
@@ -129,7 +135,7 @@ def test_mailgun_sends_one_template_with_recipient_variables(ledger, tmp_path):
     assert fields["variables"]["name"] == "Reader 2"
 
 
-def test_batch_apis_send_one_variant_per_request(ledger, tmp_path):
+def test_batch_apis_send_one_variant_per_request(ledger: Ledger, tmp_path: Path) -> None:
     api = Api()
     topics = lambda i: "event" if i % 2 else "finding"  # noqa: E731
     with api_server(api) as server:
@@ -147,7 +153,9 @@ def test_batch_apis_send_one_variant_per_request(ledger, tmp_path):
         )
 
 
-def test_sendgrid_personalizations_carry_headers_and_substitutions(ledger, tmp_path):
+def test_sendgrid_personalizations_carry_headers_and_substitutions(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     api = Api()
     with api_server(api) as server:
         deliver(ledger, make("sendgrid", server.url), people(tmp_path, 2))
@@ -167,7 +175,9 @@ def test_sendgrid_personalizations_carry_headers_and_substitutions(ledger, tmp_p
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_429_with_retry_after_waits_then_sends_once(ledger, tmp_path, name):
+def test_429_with_retry_after_waits_then_sends_once(
+    ledger: Ledger, tmp_path: Path, name: str
+) -> None:
     api = Api(canned=[Canned(429, {"message": "slow down"}, {"Retry-After": "1"})])
     with api_server(api) as server:
         started = time.monotonic()
@@ -177,7 +187,7 @@ def test_429_with_retry_after_waits_then_sends_once(ledger, tmp_path, name):
     assert {d.attempts for d in ledger.deliveries(ISSUE)} == {2}
 
 
-def test_x_ratelimit_reset_is_honoured(ledger, tmp_path):
+def test_x_ratelimit_reset_is_honoured(ledger: Ledger, tmp_path: Path) -> None:
     reset = str(int(time.time()) + 2)
     api = Api(canned=[Canned(429, {"errors": []}, {"X-RateLimit-Reset": reset})])
     with api_server(api) as server:
@@ -186,7 +196,9 @@ def test_x_ratelimit_reset_is_honoured(ledger, tmp_path):
     assert summary.sent == 2 and time.monotonic() - started >= 0.5
 
 
-def test_429_asking_more_than_max_wait_stops_the_run_resumably(ledger, tmp_path):
+def test_429_asking_more_than_max_wait_stops_the_run_resumably(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     api = Api(canned=[Canned(429, {"message": "slow down"}, {"Retry-After": "3600"})])
     listing = people(tmp_path, 3)
     with api_server(api) as server:
@@ -199,7 +211,7 @@ def test_429_asking_more_than_max_wait_stops_the_run_resumably(ledger, tmp_path)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_5xx_backs_off_and_retries(ledger, tmp_path, name):
+def test_5xx_backs_off_and_retries(ledger: Ledger, tmp_path: Path, name: str) -> None:
     api = Api(canned=[Canned(500, {"message": "oops"}), Canned(503, {"message": "busy"})])
     with api_server(api) as server:
         summary = deliver(ledger, make(name, server.url), people(tmp_path, 2))
@@ -208,7 +220,9 @@ def test_5xx_backs_off_and_retries(ledger, tmp_path, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_refused_key_aborts_the_run_and_is_never_printed(ledger, tmp_path, name):
+def test_a_refused_key_aborts_the_run_and_is_never_printed(
+    ledger: Ledger, tmp_path: Path, name: str
+) -> None:
     api = Api()
     with api_server(api) as server, pytest.raises(AuthError) as raised:
         deliver(ledger, make(name, server.url, key="wrong-key-abcdef123"), people(tmp_path, 3))
@@ -217,7 +231,9 @@ def test_a_refused_key_aborts_the_run_and_is_never_printed(ledger, tmp_path, nam
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_a_timeout_after_the_body_was_sent_marks_the_batch_unknown(ledger, tmp_path, name):
+def test_a_timeout_after_the_body_was_sent_marks_the_batch_unknown(
+    ledger: Ledger, tmp_path: Path, name: str
+) -> None:
     api = Api(canned=[Canned(hang=1.0)])
     listing = people(tmp_path, 3)
     with api_server(api) as server:
@@ -231,7 +247,7 @@ def test_a_timeout_after_the_body_was_sent_marks_the_batch_unknown(ledger, tmp_p
     assert forced.sent == 3
 
 
-def test_an_unreachable_api_leaves_nothing_unknown(ledger, tmp_path):
+def test_an_unreachable_api_leaves_nothing_unknown(ledger: Ledger, tmp_path: Path) -> None:
     provider = make("postmark", f"http://127.0.0.1:{free_port()}", max_attempts=2)
     summary = deliver(ledger, provider, people(tmp_path, 3))
     assert summary.sent == 0 and summary.stopped
@@ -239,7 +255,9 @@ def test_an_unreachable_api_leaves_nothing_unknown(ledger, tmp_path):
     assert counts["unknown"] == 0 and counts["pending"] + counts["deferred"] == 3
 
 
-def test_sendgrid_error_naming_one_personalization_fails_only_that_recipient(ledger, tmp_path):
+def test_sendgrid_error_naming_one_personalization_fails_only_that_recipient(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     bad = {"errors": [{"field": "personalizations.1.to.0.email", "message": "Invalid email"}]}
     api = Api(canned=[Canned(400, bad)])
     with api_server(api) as server:
@@ -249,7 +267,7 @@ def test_sendgrid_error_naming_one_personalization_fails_only_that_recipient(led
     assert ledger.deliveries(ISSUE, ("failed",))[0].address == "r002@example.org"
 
 
-def test_retry_after_forms():
+def test_retry_after_forms() -> None:
     now = 1_000_000_000.0
     assert retry_after({"Retry-After": "7"}, now) == 7
     date = email.utils.formatdate(now + 30, usegmt=True)
@@ -267,7 +285,9 @@ def test_retry_after_forms():
         ("sendgrid", Canned(400, {"errors": [{"field": "from", "message": "not verified"}]})),
     ],
 )
-def test_a_refused_request_stops_the_run_and_fails_nobody(ledger, tmp_path, name, canned):
+def test_a_refused_request_stops_the_run_and_fails_nobody(
+    ledger: Ledger, tmp_path: Path, name: str, canned: Canned
+) -> None:
     api = Api(canned=[canned])
     with api_server(api) as server, pytest.raises(SendError, match="refused the request"):
         deliver(ledger, make(name, server.url), people(tmp_path, 3))

@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from innovate_news.audience import subscribers
 from innovate_news.delivery.dkim import Signer
-from innovate_news.delivery.providers.base import Limits, Prepared
+from innovate_news.delivery.providers.base import Limits
 from innovate_news.delivery.providers.pacing import RateLimiter
 from innovate_news.delivery.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
 from innovate_news.errors import AuthError, SendError
+from innovate_news.mail import PreparedMessage
 from innovate_news.store.ledger import Ledger
 from tests.support.servers import (
     ISSUE,
@@ -60,7 +61,9 @@ def addr(number: int) -> str:
     return f"r{number:03d}@example.org"
 
 
-def test_dropped_after_37_then_rerun_delivers_38_to_100_exactly_once(ledger, hundred):
+def test_dropped_after_37_then_rerun_delivers_38_to_100_exactly_once(
+    ledger: Ledger, hundred: subscribers.SubscriberList
+) -> None:
     handler = SmtpHandler(drop_after=37)
     with smtp_server(handler) as port:
         first = deliver(ledger, make_provider(port), hundred)
@@ -76,7 +79,9 @@ def test_dropped_after_37_then_rerun_delivers_38_to_100_exactly_once(ledger, hun
     assert ledger.counts(ISSUE)["sent"] == 100
 
 
-def test_421_at_message_20_reconnects_and_loses_nothing(ledger, hundred):
+def test_421_at_message_20_reconnects_and_loses_nothing(
+    ledger: Ledger, hundred: subscribers.SubscriberList
+) -> None:
     def script(stage: str, address: str, attempt: int) -> str | None:
         if stage == "data" and address == addr(20) and attempt == 1:
             return "421 4.3.2 Service shutting down"
@@ -92,7 +97,7 @@ def test_421_at_message_20_reconnects_and_loses_nothing(ledger, hundred):
     assert row.state == "sent" and row.attempts == 2
 
 
-def test_451_twice_then_250_is_sent_once(ledger, tmp_path):
+def test_451_twice_then_250_is_sent_once(ledger: Ledger, tmp_path: Path) -> None:
     def script(stage: str, address: str, attempt: int) -> str | None:
         if stage == "rcpt" and address == addr(5) and attempt <= 2:
             return "451 4.7.1 Greylisted, try again"
@@ -107,7 +112,9 @@ def test_451_twice_then_250_is_sent_once(ledger, tmp_path):
     assert (row.state, row.attempts) == ("sent", 3)
 
 
-def test_550_user_unknown_fails_that_recipient_and_suppresses_it(ledger, tmp_path):
+def test_550_user_unknown_fails_that_recipient_and_suppresses_it(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     def script(stage: str, address: str, attempt: int) -> str | None:
         return "550 5.1.1 <r007@example.org>: user unknown" if address == addr(7) else None
 
@@ -122,7 +129,9 @@ def test_550_user_unknown_fails_that_recipient_and_suppresses_it(ledger, tmp_pat
     assert ledger.is_suppressed(addr(7))
 
 
-def test_a_5xx_that_is_not_user_unknown_fails_without_suppressing(ledger, tmp_path):
+def test_a_5xx_that_is_not_user_unknown_fails_without_suppressing(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     def script(stage: str, address: str, attempt: int) -> str | None:
         return (
             "554 5.7.1 message refused as spam" if stage == "data" and address == addr(2) else None
@@ -135,7 +144,9 @@ def test_a_5xx_that_is_not_user_unknown_fails_without_suppressing(ledger, tmp_pa
     assert not ledger.is_suppressed(addr(2))
 
 
-def test_535_on_auth_aborts_before_the_first_message(ledger, tmp_path, hundred):
+def test_535_on_auth_aborts_before_the_first_message(
+    ledger: Ledger, tmp_path: Path, hundred: subscribers.SubscriberList
+) -> None:
     certificates = Certificates(tmp_path)
     handler = SmtpHandler()
     with smtp_server(handler, "starttls", certificates, auth=True) as port:
@@ -153,7 +164,9 @@ def test_535_on_auth_aborts_before_the_first_message(ledger, tmp_path, hundred):
     assert ledger.counts(ISSUE)["pending"] == 100
 
 
-def test_starttls_with_auth_delivers_over_a_verified_connection(ledger, tmp_path):
+def test_starttls_with_auth_delivers_over_a_verified_connection(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     certificates = Certificates(tmp_path)
     handler = SmtpHandler()
     with smtp_server(handler, "starttls", certificates, auth=True) as port:
@@ -165,7 +178,7 @@ def test_starttls_with_auth_delivers_over_a_verified_connection(ledger, tmp_path
     assert ledger.counts(ISSUE)["sent"] == 5
 
 
-def test_implicit_tls_delivers(ledger, tmp_path):
+def test_implicit_tls_delivers(ledger: Ledger, tmp_path: Path) -> None:
     certificates = Certificates(tmp_path)
     handler = SmtpHandler()
     with smtp_server(handler, "tls", certificates) as port:
@@ -174,7 +187,7 @@ def test_implicit_tls_delivers(ledger, tmp_path):
     assert summary.sent == 3 and len(handler.messages) == 3
 
 
-def test_a_certificate_the_client_must_not_trust_is_refused(ledger, tmp_path):
+def test_a_certificate_the_client_must_not_trust_is_refused(ledger: Ledger, tmp_path: Path) -> None:
     (tmp_path / "trusted").mkdir()
     (tmp_path / "served").mkdir()
     trusted, served = Certificates(tmp_path / "trusted"), Certificates(tmp_path / "served")
@@ -188,7 +201,7 @@ def test_a_certificate_the_client_must_not_trust_is_refused(ledger, tmp_path):
     assert counts["pending"] == 3 and counts["sending"] == 0
 
 
-def test_no_starttls_offered_means_no_plaintext_fallback(ledger, tmp_path):
+def test_no_starttls_offered_means_no_plaintext_fallback(ledger: Ledger, tmp_path: Path) -> None:
     handler = SmtpHandler()
     with smtp_server(handler) as port:  # plain server: no STARTTLS in its EHLO
         provider = make_provider(port, "starttls")
@@ -197,14 +210,16 @@ def test_no_starttls_offered_means_no_plaintext_fallback(ledger, tmp_path):
     assert handler.messages == [] and ledger.counts(ISSUE)["pending"] == 3
 
 
-def test_security_none_is_refused_to_a_remote_host():
+def test_security_none_is_refused_to_a_remote_host() -> None:
     with pytest.raises(SendError, match="loopback"):
         SmtpProvider(SmtpConfig("smtp.example.org", 25, "none", USER), Limits())
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("10.0.0.1")
 
 
-def test_a_silent_server_times_out_and_nothing_is_left_unknown(ledger, tmp_path):
+def test_a_silent_server_times_out_and_nothing_is_left_unknown(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     with silent_server() as port:
         provider = make_provider(port, timeout=0.3, max_attempts=2)
         started = time.monotonic()
@@ -216,7 +231,9 @@ def test_a_silent_server_times_out_and_nothing_is_left_unknown(ledger, tmp_path)
     assert counts["pending"] + counts["deferred"] == 5
 
 
-def test_silence_after_the_message_was_sent_leaves_it_unknown_and_not_resent(ledger, tmp_path):
+def test_silence_after_the_message_was_sent_leaves_it_unknown_and_not_resent(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     handler = SmtpHandler(hang={addr(3)}, hang_seconds=1.5)
     listing = subscribers.read(write_list(tmp_path, 5))
     with smtp_server(handler) as port:
@@ -232,7 +249,9 @@ def test_silence_after_the_message_was_sent_leaves_it_unknown_and_not_resent(led
     assert numbered(handler.received()) == [1, 2, 3, 4, 5]
 
 
-def test_a_pool_of_connections_is_reused_and_renewed(ledger, hundred):
+def test_a_pool_of_connections_is_reused_and_renewed(
+    ledger: Ledger, hundred: subscribers.SubscriberList
+) -> None:
     handler = SmtpHandler()
     with smtp_server(handler) as port:
         summary = deliver(
@@ -242,7 +261,7 @@ def test_a_pool_of_connections_is_reused_and_renewed(ledger, hundred):
     assert 10 <= handler.connections <= 14  # 100 / 10 per connection, plus the probe
 
 
-def test_the_rate_limit_holds(ledger, tmp_path):
+def test_the_rate_limit_holds(ledger: Ledger, tmp_path: Path) -> None:
     handler = SmtpHandler()
     with smtp_server(handler) as port:
         started = time.monotonic()
@@ -255,7 +274,7 @@ def test_the_rate_limit_holds(ledger, tmp_path):
     assert len(handler.messages) == 20 and elapsed >= 19 / 40
 
 
-def test_rate_limiter_holds_over_any_window():
+def test_rate_limiter_holds_over_any_window() -> None:
     now = [0.0]
     times: list[float] = []
 
@@ -283,7 +302,7 @@ def dkim_key() -> tuple[bytes, bytes]:
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
-def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path):
+def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path: Path) -> None:
     private, record = dkim_key()
     listing = subscribers.read(write_list(tmp_path, 1))
     message = SimpleComposer().compose(listing.subscribers[0])
@@ -298,18 +317,18 @@ def test_dkim_signature_covers_the_list_headers_and_verifies(tmp_path):
     assert not dkim.verify(tampered, dnsfunc=lambda name, timeout=5: record)
 
 
-def test_provider_receipts_for_a_batch_of_prepared_messages():
+def test_provider_receipts_for_a_batch_of_prepared_messages() -> None:
     handler = SmtpHandler()
     with smtp_server(handler) as port:
         provider = make_provider(port)
         data = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\n.leading dot\r\n"
-        receipts = provider.send([Prepared("b@example.org", "<x@example.org>", data)])
+        receipts = provider.send([PreparedMessage("b@example.org", "<x@example.org>", data)])
         provider.close()
     assert receipts[0].status == "sent" and "queued as" in receipts[0].provider_id
     assert b"\r\n.leading dot" in handler.messages[0][1]  # dot-stuffing undone by the server
 
 
-def test_dkim_signs_the_final_bytes_the_server_receives(ledger, tmp_path):
+def test_dkim_signs_the_final_bytes_the_server_receives(ledger: Ledger, tmp_path: Path) -> None:
     private, record = dkim_key()
     handler = SmtpHandler()
     with smtp_server(handler) as port:
@@ -322,7 +341,7 @@ def test_dkim_signs_the_final_bytes_the_server_receives(ledger, tmp_path):
         assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record)
 
 
-def test_the_daily_cap_counts_across_runs(ledger, tmp_path):
+def test_the_daily_cap_counts_across_runs(ledger: Ledger, tmp_path: Path) -> None:
     from innovate_news.delivery.plan import Options, plan
     from innovate_news.delivery.sender import Sender
 

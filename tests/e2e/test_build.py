@@ -12,7 +12,7 @@ from pathlib import Path
 import feedparser
 import icalendar
 import pytest
-from lxml import html as lxml_html
+from lxml import html as lxml_html  # type: ignore[import-untyped]
 
 NOW = "2026-11-25T12:00"
 BASE = "https://example.org/innovate/"

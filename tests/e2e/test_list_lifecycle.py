@@ -20,9 +20,9 @@ import requests
 from click.testing import Result
 
 from innovate_news.audience import subscribers
-from innovate_news.audience.listfile import FAULT_EXIT, FAULT_VARIABLE
 from innovate_news.audience.tokens import Keyring
 from innovate_news.settings import Settings
+from tests.support import crashes
 from tests.support.listservice import LIST_ID, SECRET, configure, write_list
 from tests.support.servers import free_port
 
@@ -31,13 +31,18 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 @contextlib.contextmanager
-def serving(settings: Settings, port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`innovate-news serve` in a child process, answering before the block starts."""
-    command = [sys.executable, "-m", "innovate_news", "--config", str(settings.path), "serve",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+def serving(
+    settings: Settings, port: int, crash: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`innovate-news serve` in a child process, answering before the block starts.
+
+    With `crash`, the child dies at that point of a list write (see tests.support.crashes).
+    """
+    args = ["-m", "innovate_news", "--config", str(settings.path), "serve",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     child = subprocess.Popen(
-        command,
-        env={**os.environ, "INNOVATE_NEWS_SECRET": SECRET, **env},
+        crashes.command(crash, *args) if crash else [sys.executable, *args],
+        env={**os.environ, "INNOVATE_NEWS_SECRET": SECRET},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -170,10 +175,10 @@ def test_a_crash_injected_in_the_middle_of_a_list_rewrite_leaves_the_old_list(
     before = path.read_bytes()
     value = Keyring.parse(SECRET).sign("preferences", LIST_ID, "r007@example.org")
     link = f"http://127.0.0.1:{port}/preferences?t={value}"
-    with serving(settings, port, **{FAULT_VARIABLE: "exit_mid_rewrite"}) as child:
+    with serving(settings, port, crash="mid_rewrite") as child:
         with pytest.raises(requests.ConnectionError):
             requests.post(link, data={"topics": "event"}, timeout=30)
-        assert child.wait(10) == FAULT_EXIT
+        assert child.wait(10) == crashes.CRASH_EXIT
     assert path.read_bytes() == before
     with serving(settings, port):
         assert requests.post(link, data={"topics": "event"}, timeout=30).status_code == 200

@@ -93,8 +93,13 @@ def test_preview_open_launches_the_html(
     project: Path, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     launched: list[str] = []
+
+    def launch(url: str, **kwargs: object) -> int:
+        launched.append(url)
+        return 0
+
     # No desktop here to open a browser on: record what would have been opened.
-    monkeypatch.setattr(click, "launch", lambda url, **kwargs: launched.append(url) or 0)
+    monkeypatch.setattr(click, "launch", launch)
     result = run("preview", "latest", "--out", str(project / "p"), "--open", env=ENV)
     assert result.exit_code == 0, result.output
     assert launched == [str(project / "p" / "2023-06-guidance-year.html")]

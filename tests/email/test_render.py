@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -128,7 +129,9 @@ def test_inline_styles_are_applied_and_media_queries_kept(everything: Variant) -
     """mjml-python leaves <mj-style inline="inline"> in <style>; css-inline moves it inline."""
     elements = Elements(everything.html)
     titles = [
-        a for a in elements.all("a") if a.get("href", "").endswith("/working-with-stakeholders/")
+        a
+        for a in elements.all("a")
+        if cast(str, a.get("href", "")).endswith("/working-with-stakeholders/")
     ]
     assert any("text-decoration: none" in (a.get("style") or "") for a in titles)
     metas = [p for p in elements.all("p") if "in-meta" in (p.get("class") or "")]

@@ -11,7 +11,7 @@ from typing import Any
 import feedparser
 import pytest
 from click.testing import Result
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from lxml import html as lxml_html
 
 BASE = "https://example.org/innovate/"

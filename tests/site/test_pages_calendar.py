@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 from click.testing import Result
-from lxml import html as lxml_html
+from lxml import html as lxml_html  # type: ignore[import-untyped]
 
 BASE = "https://example.org/innovate/"
 NOW_ARG = ("--now", "2026-11-25T12:00")

@@ -13,9 +13,10 @@ import pytest
 
 from innovate_news.audience import subscribers
 from innovate_news.delivery.plan import Options, plan
-from innovate_news.delivery.providers.base import Limits, Receipt
+from innovate_news.delivery.providers.base import Limits
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import IssueLockedError, LedgerError
+from innovate_news.mail import Message, Receipt
 from innovate_news.store.ledger import Ledger
 from tests.support.servers import ISSUE, SimpleComposer, deliver, write_list
 
@@ -25,7 +26,7 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger(tmp_path / "ledger.sqlite3")
 
 
-def test_begin_commits_sending_before_the_hand_over(ledger, tmp_path):
+def test_begin_commits_sending_before_the_hand_over(ledger: Ledger, tmp_path: Path) -> None:
     ledger.add(ISSUE, ["a@example.org", "b@example.org"])
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"]) == ["a@example.org"]
     # A second connection (another process) already sees the committed state.
@@ -42,7 +43,7 @@ def test_begin_commits_sending_before_the_hand_over(ledger, tmp_path):
     )
 
 
-def test_a_row_is_never_handed_over_twice(ledger):
+def test_a_row_is_never_handed_over_twice(ledger: Ledger) -> None:
     ledger.add(ISSUE, ["a@example.org"])
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"]) == ["a@example.org"]
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending", "deferred"]) == []
@@ -50,7 +51,7 @@ def test_a_row_is_never_handed_over_twice(ledger):
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending", "deferred", "unknown"]) == []
 
 
-def test_a_crash_between_hand_over_and_record_becomes_unknown(ledger):
+def test_a_crash_between_hand_over_and_record_becomes_unknown(ledger: Ledger) -> None:
     ledger.add(ISSUE, ["a@example.org", "b@example.org"])
     ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"])
     # ... the process dies here; the next run recovers:
@@ -60,7 +61,7 @@ def test_a_crash_between_hand_over_and_record_becomes_unknown(ledger):
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending", "deferred"]) == []
 
 
-def test_suppression_is_checked_again_at_the_hand_over(ledger):
+def test_suppression_is_checked_again_at_the_hand_over(ledger: Ledger) -> None:
     ledger.add(ISSUE, ["a@example.org", "b@example.org"])
     assert ledger.suppress("a@example.org", "unsubscribed", "one-click")
     assert not ledger.suppress("a@example.org", "bounced", "webhook")  # already suppressed
@@ -78,7 +79,7 @@ def test_suppression_is_checked_again_at_the_hand_over(ledger):
         ledger.suppress("c@example.org", "bored", "test")
 
 
-def test_release_puts_rows_back_without_counting_an_attempt(ledger):
+def test_release_puts_rows_back_without_counting_an_attempt(ledger: Ledger) -> None:
     ledger.add(ISSUE, ["a@example.org"])
     ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"])
     ledger.release(ISSUE, ["a@example.org"], "pending", "auth refused")
@@ -86,7 +87,7 @@ def test_release_puts_rows_back_without_counting_an_attempt(ledger):
     assert (row.state, row.attempts, row.last_error) == ("pending", 0, "auth refused")
 
 
-def test_errors_are_stored_without_secrets(ledger, monkeypatch):
+def test_errors_are_stored_without_secrets(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INNOVATE_NEWS_SMTP_PASSWORD", "hunter2-hunter2")
     ledger.add(ISSUE, ["a@example.org"])
     ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"])
@@ -95,7 +96,7 @@ def test_errors_are_stored_without_secrets(ledger, monkeypatch):
     assert "hunter2" not in row.last_error and "[redacted]" in row.last_error
 
 
-def test_the_daily_count_spans_runs_and_issues(ledger):
+def test_the_daily_count_spans_runs_and_issues(ledger: Ledger) -> None:
     ledger.add("one", ["a@example.org"])
     ledger.add("two", ["b@example.org", "c@example.org"])
     for issue, address in (("one", "a@example.org"), ("two", "b@example.org")):
@@ -106,7 +107,9 @@ def test_the_daily_count_spans_runs_and_issues(ledger):
     assert ledger.sent_since(since, "postmark") == 0
 
 
-def test_the_snapshot_is_taken_at_first_send_and_new_subscribers_wait(ledger, tmp_path):
+def test_the_snapshot_is_taken_at_first_send_and_new_subscribers_wait(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     listing = subscribers.read(write_list(tmp_path, 3))
     first = plan(ledger, ISSUE, "s", listing, SimpleComposer(), Options("memory", limit=1))
     assert first.first_send and len(first.recipients) == 1 and first.held_back == 2
@@ -126,8 +129,10 @@ def test_the_snapshot_is_taken_at_first_send_and_new_subscribers_wait(ledger, tm
     assert plan(ledger, ISSUE, "s", shrunk, SimpleComposer(), Options("memory")).removed == 1
 
 
-def test_memory_provider_failures_are_recorded_per_recipient(ledger, tmp_path):
-    def script(message, attempt):
+def test_memory_provider_failures_are_recorded_per_recipient(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    def script(message: Message, attempt: int) -> Receipt | None:
         if message.address == "r002@example.org":
             return Receipt(message.address, "failed", error="550 no", suppress="bounced")
         if message.address == "r003@example.org" and attempt < 3:
@@ -143,7 +148,9 @@ def test_memory_provider_failures_are_recorded_per_recipient(ledger, tmp_path):
     assert memory.attempts["r003@example.org"] == 3 and ledger.is_suppressed("r002@example.org")
 
 
-def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(ledger, tmp_path):
+def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(
+    ledger: Ledger, tmp_path: Path
+) -> None:
     with ledger.lock(ISSUE):
         other = Ledger(tmp_path / "ledger.sqlite3")
         with pytest.raises(IssueLockedError, match=r"being sent by pid \d+ on "), other.lock(ISSUE):
@@ -154,7 +161,7 @@ def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(ledger
         pass
 
 
-def test_the_lock_dies_with_its_process(ledger, tmp_path):
+def test_the_lock_dies_with_its_process(ledger: Ledger, tmp_path: Path) -> None:
     database = str(tmp_path / "ledger.sqlite3")
     code = (
         "import os; from pathlib import Path; from innovate_news.store.ledger import Ledger;"
@@ -175,7 +182,7 @@ Ledger(Path(sys.argv[1])).close()
 """
 
 
-def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path):
+def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
     path = tmp_path / "state" / "ledger.sqlite3"
     start = f"{time.time() + 1.5}"
     runs = [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from innovate_news import settings as settings_module
 from innovate_news.audience.lifecycle import ListService, Mailer
+from innovate_news.delivery import providers
 from innovate_news.settings import Settings
 from innovate_news.web.app import create_app
 from innovate_news.web.server import Running
@@ -78,7 +79,7 @@ def served(
     threads: int = 8,
 ) -> Iterator[tuple[str, ListService]]:
     """The list service on 127.0.0.1:`port` (real waitress), for the block."""
-    service = ListService.open(settings, mailer=mailer, clock=clock)
+    service = ListService.open(settings, mailer or providers.mailer(settings), clock=clock)
     app = create_app(settings, service, environ=environ or {})
     try:
         with Running(app, "127.0.0.1", port, threads=threads) as running:

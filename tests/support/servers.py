@@ -264,7 +264,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
@@ -396,12 +396,12 @@ class SimpleComposer:
     """Builds each copy with EmailMessage; one variant for everyone, unless `variants` splits."""
 
     def __init__(self, subject: str = "Issue 7: the test issue", variants: bool = False):
-        from innovate_news.delivery.providers.base import Template
+        from innovate_news.mail import MessageTemplate
 
         self.subject = subject
         self.variants = variants
         self.templates = {
-            key: Template(
+            key: MessageTemplate(
                 key=key,
                 sender="The Innovate Project <news@example.org>",
                 subject=subject,
@@ -421,7 +421,7 @@ class SimpleComposer:
         from email.headerregistry import Address
         from email.message import EmailMessage
 
-        from innovate_news.delivery.providers.base import Prepared
+        from innovate_news.mail import PreparedMessage
 
         key = self.variant_key(subscriber.topics) or "all"
         address = subscriber.normalised
@@ -444,7 +444,7 @@ class SimpleComposer:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(f"Hello {subscriber.name},\nthe {key} issue.\n")
         message.add_alternative(f"<p>Hello {fields['html_name']}</p>", subtype="html")
-        return Prepared(address, message_id, message.as_bytes(), fields, self.templates[key])
+        return PreparedMessage(address, message_id, message.as_bytes(), fields, self.templates[key])
 
 
 def write_list(folder: Path, count: int, topics: Callable[[int], str] = lambda i: "") -> Path:
@@ -467,17 +467,10 @@ ISSUE = "2031-01-test-issue"
 
 
 def deliver(ledger: Any, provider: Any, listing: Any, composer: Any = None, **options: Any) -> Any:
-    """One `send` run as the CLI does it: lock, recover, plan, send; returns the Summary."""
-    from innovate_news.delivery.plan import Options, plan
-    from innovate_news.delivery.sender import Sender
+    """One send run through the library's own sequence (lock, recover, plan, send)."""
+    from innovate_news.delivery.campaign import deliver as run
+    from innovate_news.delivery.plan import Options
 
     composer = composer or SimpleComposer()
-    with ledger.lock(ISSUE):
-        ledger.recover(ISSUE)
-        the_plan = plan(
-            ledger, ISSUE, "subject", listing, composer, Options(provider.name, **options)
-        )
-        try:
-            return Sender(ledger, provider, composer).run(the_plan)
-        finally:
-            provider.close()
+    chosen = Options(provider.name, **options)
+    return run(ledger, provider, composer, ISSUE, "subject", listing, chosen)

@@ -15,8 +15,8 @@ import requests
 from innovate_news.audience import subscribers
 from innovate_news.audience.lifecycle import Mailer
 from innovate_news.audience.signups import Signups
-from innovate_news.delivery.providers.base import Prepared, Receipt
 from innovate_news.delivery.providers.memory import MemoryProvider
+from innovate_news.mail import PreparedMessage, Receipt
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
@@ -52,7 +52,7 @@ def suppressed(settings: Settings) -> set[str]:
 
 
 def memory_mailer(memory: MemoryProvider) -> Mailer:
-    def send(message: Prepared) -> Receipt:
+    def send(message: PreparedMessage) -> Receipt:
         return memory.send([message])[0]
 
     return send
@@ -162,7 +162,11 @@ def test_the_whole_sign_up_loop_through_smtp(project: Path, port: int) -> None:
     listing = subscribers.read(settings.root / "subscribers.csv")
     assert not listing.problems
     person = listing.by_address()["New.Person@example.net"]
-    assert (person.name, person.status, person.topics) == ("New Person", "subscribed", {"blog"})
+    assert (person.name, person.status, person.topics) == (
+        "New Person",
+        "subscribed",
+        frozenset({"blog"}),
+    )
     assert person.consent_source == "web sign-up (consent v1)"
     assert person.consent_at.endswith("Z")
     assert len(listing.subscribers) == 3  # the reuse added nobody
@@ -238,7 +242,11 @@ def test_a_suppressed_address_comes_back_only_by_confirming(listed: Settings, po
     assert suppressed(listed) == set()
     listing = subscribers.read(listed.root / "subscribers.csv")
     amelia = listing.by_address()["amelia.hart@example.org"]
-    assert (amelia.status, amelia.topics, amelia.name) == ("subscribed", {"finding"}, "Amelia Hart")
+    assert (amelia.status, amelia.topics, amelia.name) == (
+        "subscribed",
+        frozenset({"finding"}),
+        "Amelia Hart",
+    )
     assert len(listing.subscribers) == 2 and not listing.duplicates
 
 

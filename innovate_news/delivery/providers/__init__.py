@@ -7,16 +7,10 @@ from collections.abc import Callable, Mapping
 from email.utils import parseaddr
 from pathlib import Path
 
-from innovate_news.delivery.providers.base import (
-    Limits,
-    Message,
-    Prepared,
-    Provider,
-    Receipt,
-    Template,
-)
+from innovate_news.delivery.providers.base import Limits, Provider
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import SettingsError
+from innovate_news.mail import Message, MessageTemplate, PreparedMessage, Receipt
 from innovate_news.settings import Settings
 
 NAMES = ("outbox", "smtp", "postmark", "mailgun", "sendgrid")
@@ -27,8 +21,15 @@ KEYS = {
 }
 
 __all__ = [
-    "NAMES", "Limits", "MemoryProvider", "Message", "Prepared", "Provider", "Receipt",
-    "Template", "create",
+    "NAMES",
+    "Limits",
+    "MemoryProvider",
+    "Message",
+    "MessageTemplate",
+    "PreparedMessage",
+    "Provider",
+    "Receipt",
+    "create",
 ]  # fmt: skip
 
 
@@ -127,3 +128,21 @@ def _api(settings: Settings, name: str, environ: Mapping[str, str]) -> Provider:
         name, table["base_url"], table["timeout"], headers={"Authorization": f"Bearer {key}"}
     )
     return SendGridProvider(client, limits)
+
+
+def mailer(settings: Settings) -> Callable[[PreparedMessage], Receipt]:
+    """Sends one-off mail (sign-up confirmations) through the configured provider, one
+    connection per message; bad settings fail here, at start, not at the first sign-up."""
+    name = settings.email["provider"]
+    create(settings, name, "confirmations").close()
+
+    def send(message: PreparedMessage) -> Receipt:
+        provider = create(settings, name, "confirmations")
+        try:
+            provider.open()
+            (receipt,) = provider.send([message])
+        finally:
+            provider.close()
+        return receipt
+
+    return send

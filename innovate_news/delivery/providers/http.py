@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import requests
 
 from innovate_news import __version__
-from innovate_news.delivery.providers.base import redact
 from innovate_news.errors import AuthError, SendError, TransientError
+from innovate_news.secrecy import redact
 
 
 class DeliveryUnknown(SendError):

@@ -7,17 +7,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
-from innovate_news.delivery.providers.base import (
-    Limits,
-    Message,
-    Receipt,
-    Template,
-    display_address,
-    mark,
-    shared_template,
-)
+from innovate_news.delivery.providers.base import Limits, display_address, shared_template
 from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
 from innovate_news.errors import SendError
+from innovate_news.mail import Message, MessageTemplate, Receipt, mark
 
 MAX_RECIPIENTS = 1000
 Value = str | Iterator[bytes]  # a form value, whole or streamed
@@ -68,7 +61,9 @@ class MailgunProvider:
     def close(self) -> None:
         self.client.close()
 
-    def _fields(self, template: Template, batch: Sequence[Message]) -> Iterator[tuple[str, Value]]:
+    def _fields(
+        self, template: MessageTemplate, batch: Sequence[Message]
+    ) -> Iterator[tuple[str, Value]]:
         yield "from", template.sender
         for message in batch:
             yield "to", display_address(message)
@@ -94,7 +89,7 @@ class MailgunProvider:
         return _receipts([message], answer)
 
 
-def _variables(template: Template, batch: Sequence[Message]) -> Iterator[bytes]:
+def _variables(template: MessageTemplate, batch: Sequence[Message]) -> Iterator[bytes]:
     """The recipient-variables JSON object, one recipient at a time (1,000 make ~1 MB)."""
     names = sorted(template.placeholders())
     for index, message in enumerate(batch):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from innovate_news.delivery.providers.base import Limits, Message, Receipt
+from innovate_news.delivery.providers.base import Limits
+from innovate_news.mail import Message, Receipt
 
 # Decides the fate of one message on its Nth attempt; None means "accept it".
 Script = Callable[[Message, int], Receipt | None]
@@ -26,11 +27,10 @@ class MemoryProvider:
         self.count = 0
         self.bytes = 0
         self.attempts: dict[str, int] = {}
-        self.opened = self.closed = False
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        self.opened = True
+        """Nothing to connect to."""
 
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
         return [self._one(message) for message in batch]
@@ -50,4 +50,4 @@ class MemoryProvider:
         return Receipt(message.address, "sent", provider_id=f"memory-{self.count}")
 
     def close(self) -> None:
-        self.closed = True
+        """Nothing to close."""

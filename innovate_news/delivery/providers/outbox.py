@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from innovate_news.delivery.providers.base import Limits, Message, Receipt
+from innovate_news import layout
+from innovate_news.delivery.providers.base import Limits
+from innovate_news.mail import Message, Receipt
 from innovate_news.output import write_bytes
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
-
-
-def file_name(address: str) -> str:
-    """A file name that is safe everywhere and still says whose copy it is."""
-    safe = _UNSAFE.sub("_", address).lstrip(".")
-    if safe != address or len(safe) > 120:
-        # Two addresses that sanitise alike must not share a file.
-        digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:10]
-        safe = f"{safe[:100]}-{digest}"
-    return f"{safe}.eml"
 
 
 class OutboxProvider:
@@ -38,7 +26,7 @@ class OutboxProvider:
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
         receipts = []
         for message in batch:
-            name = file_name(message.address)
+            name = layout.outbox_file(message.address)
             try:
                 write_bytes(self.folder / name, message.data)
             except OSError as exc:

@@ -10,16 +10,11 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any, NoReturn
 
-from innovate_news.delivery.providers.base import (
-    Limits,
-    Message,
-    Receipt,
-    display_address,
-    fill,
-    redact,
-)
+from innovate_news.delivery.providers.base import Limits, display_address
 from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
 from innovate_news.errors import AuthError, SendError
+from innovate_news.mail import Message, Receipt, fill
+from innovate_news.secrecy import redact
 
 MAX_BATCH = 500
 INACTIVE = 406  # the recipient bounced, complained or unsubscribed before

@@ -12,17 +12,10 @@ from email.parser import BytesParser
 from email.utils import parseaddr
 from typing import Any
 
-from innovate_news.delivery.providers.base import (
-    Limits,
-    Message,
-    Receipt,
-    Template,
-    fill,
-    mark,
-    shared_template,
-)
+from innovate_news.delivery.providers.base import Limits, shared_template
 from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
 from innovate_news.errors import SendError
+from innovate_news.mail import Message, MessageTemplate, Receipt, fill, mark
 
 MAX_PERSONALIZATIONS = 1000
 # Headers SendGrid takes as fields of its own or refuses as custom headers.
@@ -66,7 +59,7 @@ class SendGridProvider:
     def close(self) -> None:
         self.client.close()
 
-    def _send(self, template: Template, batch: Sequence[Message]) -> list[Receipt]:
+    def _send(self, template: MessageTemplate, batch: Sequence[Message]) -> list[Receipt]:
         try:
             answer = self.client.post(
                 "/v3/mail/send", self._body(template, batch), "application/json"
@@ -75,7 +68,7 @@ class SendGridProvider:
             return [Receipt(m.address, "unknown", error=str(exc)) for m in batch]
         return _receipts(batch, answer)
 
-    def _body(self, template: Template, batch: Sequence[Message]) -> Iterator[bytes]:
+    def _body(self, template: MessageTemplate, batch: Sequence[Message]) -> Iterator[bytes]:
         per_recipient = {k for k, v in template.headers if "{{" in v}
         shared = {k: v for k, v in template.headers if k not in per_recipient}
         head: dict[str, Any] = {
@@ -103,7 +96,7 @@ class SendGridProvider:
 
 
 def _personalization(
-    template: Template, per_recipient: set[str], message: Message
+    template: MessageTemplate, per_recipient: set[str], message: Message
 ) -> dict[str, Any]:
     fields = message.fields
     to: dict[str, str] = {"email": message.address}
@@ -124,12 +117,12 @@ def _contact(value: str) -> dict[str, str]:
     return {"email": address, "name": name} if name else {"email": address}
 
 
-def _one_off(message: Message) -> Template:
+def _one_off(message: Message) -> MessageTemplate:
     parsed = BytesParser(policy=policy.default).parsebytes(message.data)
     assert isinstance(parsed, EmailMessage)
     text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
     skip = {"to", "message-id", "content-type", "mime-version", "content-transfer-encoding"}
-    return Template(
+    return MessageTemplate(
         key="one-off",
         sender=str(parsed["From"]),
         subject=str(parsed["Subject"] or ""),

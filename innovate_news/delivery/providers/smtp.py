@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from innovate_news.delivery.providers.base import Limits, Message, Receipt, redact
+from innovate_news.delivery.providers.base import Limits
 from innovate_news.delivery.providers.pacing import RateLimiter
 from innovate_news.errors import AuthError, SendError, TransientError
+from innovate_news.mail import Message, Receipt
+from innovate_news.secrecy import redact
 
 # What may not appear inside <...> in MAIL FROM / RCPT TO.
 _UNSAFE_ADDRESS = re.compile(r"[\s<>\x00-\x1f\x7f]")

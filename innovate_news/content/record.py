@@ -1,0 +1,101 @@
+"""A post's public record: the facts about it that lists, feeds, calendars and emails show.
+
+The build keeps one record per post in its cache index, so a list or an email never has to
+read or render the post again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TypedDict
+
+from innovate_news import layout
+from innovate_news.content import markdown
+from innovate_news.content.posts import Post
+
+
+class ImageRecord(TypedDict):
+    src: str | None  # None when the image's URL has a scheme the sanitiser refuses
+    alt: str
+
+
+class EventRecord(TypedDict):
+    start: str
+    end: str | None
+    location: str | None
+    online_url: str | None
+    booking_url: str | None
+
+
+class PostRecord(TypedDict):
+    """What a post page's template gets of the post, less its body (JSON-friendly)."""
+
+    slug: str
+    kind: str
+    title: str
+    date: str
+    updated: str
+    ts: float  # `date` as a number, for sorting thousands of posts without parsing dates
+    updated_ts: float
+    starts: float | None  # an event's start and end as numbers; None for other kinds
+    ends: float | None
+    listing: str  # a digest of what an archive list shows of the post
+    summary: str
+    authors: list[str]
+    tags: list[str]
+    draft: bool
+    url: str
+    path: str
+    image: ImageRecord | None
+    event: EventRecord | None
+
+
+def post_url(base_url: str, slug: str) -> str:
+    return base_url + layout.post_folder(slug)
+
+
+def summary_of(post: Post, html: str) -> str:
+    return post.summary if post.summary else markdown.first_paragraph(html)
+
+
+def of(post: Post, base_url: str, summary: str) -> PostRecord:
+    """The JSON-friendly facts about a post that index pages, calendars and emails use."""
+    event = post.event
+    listed = json.dumps([post.slug, post.title, post.date.isoformat(), post.kind])
+    return {
+        "slug": post.slug,
+        "kind": post.kind,
+        "title": post.title,
+        "date": post.date.isoformat(),
+        "updated": (post.updated or post.date).isoformat(),
+        # The same moments as numbers, for sorting thousands of posts without parsing dates.
+        "ts": post.date.timestamp(),
+        "updated_ts": (post.updated or post.date).timestamp(),
+        "starts": event.start.timestamp() if event else None,
+        "ends": (event.end or event.start).timestamp() if event else None,
+        # What an archive list shows of the post: the list is written again when it changes.
+        "listing": hashlib.sha256(listed.encode()).hexdigest()[:32],
+        "summary": summary,
+        "authors": [a.name for a in post.authors],
+        "tags": list(post.tags),
+        "draft": post.draft,
+        "url": post_url(base_url, post.slug),
+        "path": str(post.path),
+        "image": (
+            ImageRecord(src=markdown.absolute(post.image.src, "", base_url), alt=post.image.alt)
+            if post.image
+            else None
+        ),
+        "event": (
+            {
+                "start": event.start.isoformat(),
+                "end": event.end.isoformat() if event.end else None,
+                "location": event.location,
+                "online_url": event.online_url,
+                "booking_url": event.booking_url,
+            }
+            if event
+            else None
+        ),
+    }

@@ -1,0 +1,93 @@
+"""What one recipient's message is and what became of it: the words every mail-making layer shares.
+
+A `Message` is the seam between the layers that make mail (the newsletter, sign-up confirmations)
+and the providers that hand it over; a `Receipt` is what the ledger records of each hand-over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Status = Literal["sent", "failed", "deferred", "unknown"]
+PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    """One variant of an issue with `{{field}}` placeholders, for providers that personalise.
+
+    Batch APIs (Mailgun recipient variables, SendGrid substitutions) send this once per request
+    with each recipient's fields; the values a provider receives are already escaped for where
+    their placeholder stands (the HTML part's placeholders name HTML-escaped fields).
+    """
+
+    key: str
+    sender: str
+    subject: str
+    text: str
+    html: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def parts(self) -> tuple[str, ...]:
+        return (self.subject, self.text, self.html, *(value for _, value in self.headers))
+
+    def placeholders(self) -> frozenset[str]:
+        """Every field name a placeholder refers to."""
+        return frozenset(m.group(1) for part in self.parts() for m in PLACEHOLDER.finditer(part))
+
+
+def fill(text: str, fields: Mapping[str, str]) -> str:
+    """Replace each `{{field}}` by its value; unknown names stay as they are."""
+    if "{{" not in text:
+        return text
+    return PLACEHOLDER.sub(lambda m: fields.get(m.group(1), m.group(0)), text)
+
+
+def mark(text: str, marker: Callable[[str], str]) -> str:
+    """Rewrite each `{{field}}` into a provider's own placeholder syntax."""
+    return PLACEHOLDER.sub(lambda m: marker(m.group(1)), text)
+
+
+class Message(Protocol):
+    """A prepared copy for one recipient: the full RFC 5322 bytes and the fields that made it."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+    @property
+    def fields(self) -> Mapping[str, str]: ...
+
+    @property
+    def template(self) -> MessageTemplate | None: ...
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A ready-made Message, for tests, test sends and one-off mail."""
+
+    address: str
+    message_id: str
+    data: bytes
+    fields: Mapping[str, str] = field(default_factory=dict)
+    template: MessageTemplate | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What became of one message: sent, failed (for good), deferred (try later) or unknown."""
+
+    address: str
+    status: Status
+    provider_id: str = ""
+    error: str = ""
+    suppress: str = ""  # a suppression reason ("bounced", "complained") when the address is dead
+    retry_after: float | None = None
