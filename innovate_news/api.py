@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from innovate_news import settings as settings_module
 from innovate_news.errors import Problem, SubscriberError
-from innovate_news.settings import Settings
 
 if TYPE_CHECKING:
     from innovate_news.audience.eligibility import Suppressions
@@ -25,6 +23,7 @@ if TYPE_CHECKING:
     from innovate_news.delivery.sender import SendSummary
     from innovate_news.email.preview import Preview
     from innovate_news.mail import Receipt
+    from innovate_news.settings import Settings
     from innovate_news.site.writer import BuildReport
 
 Notify = Callable[[str], None]  # receives notices and list warnings meant for the person sending
@@ -32,7 +31,9 @@ Notify = Callable[[str], None]  # receives notices and list warnings meant for t
 
 def load_settings(config: Path | None = None) -> Settings:
     """Settings from `config`, or innovate-news.toml here or in a parent folder."""
-    return settings_module.load(config)
+    from innovate_news import settings
+
+    return settings.load(config)
 
 
 def build(

@@ -12,7 +12,6 @@ import click
 
 from innovate_news import __version__, api
 from innovate_news.cli.state import DateTimeParam, State, pass_state, resolve_now
-from innovate_news.content.posts import KINDS
 from innovate_news.errors import ExitCode, InnovateNewsError, ProblemsError
 
 
@@ -34,12 +33,22 @@ def _attribute(module: str, name: str) -> Callable[[], click.Command]:
 
 
 # Sending and the list service pull in SMTP, HTTP, SQLite, Flask and the email renderer; a
-# build needs none of them, so those commands are imported only when they are run.
-LAZY_COMMANDS: dict[str, Callable[[], click.Command]] = {
-    "send": _attribute(".send", "send"),
-    "status": _attribute(".send", "status"),
-    "subscribers": _subscribers_group,
-    "serve": _attribute(".subscribers", "serve"),
+# build needs none of them, so those commands are imported only when they are run. Their one-line
+# help is kept here too, so `--help` lists them without importing them (a test keeps it true).
+LAZY_COMMANDS: dict[str, tuple[Callable[[], click.Command], str]] = {
+    "send": (
+        _attribute(".send", "send"),
+        'Send ISSUE (a path, a slug or "latest") to the list, each subscriber exactly once.',
+    ),
+    "status": (
+        _attribute(".send", "status"),
+        "Who got ISSUE: counts per state, and who failed or is unknown, with the last error.",
+    ),
+    "subscribers": (_subscribers_group, "Work with the subscriber list."),
+    "serve": (
+        _attribute(".subscribers", "serve"),
+        "Run the list service: one-click unsubscribe, preferences, sign-up, bounce webhooks.",
+    ),
 }
 
 
@@ -51,8 +60,23 @@ class Group(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in LAZY_COMMANDS and name not in self.commands:
-            self.add_command(LAZY_COMMANDS[name](), name)
+            load, _ = LAZY_COMMANDS[name]
+            self.add_command(load(), name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, with the lazy commands' help from LAZY_COMMANDS (not imported)."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                text = LAZY_COMMANDS[name][1]
+                rows.append((name, click.Command(name, help=text).get_short_help_str(limit)))
+            elif (command := self.commands.get(name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -123,6 +147,8 @@ def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -
 def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:
     if value is None:
         return None
+    from innovate_news.content.posts import KINDS
+
     topics = frozenset(t.strip() for t in value.split(",") if t.strip())
     if not topics or not topics <= set(KINDS):
         raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(KINDS)}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from innovate_news import api
-from innovate_news.content import frontmatter
-from innovate_news.settings import Settings
+
+if TYPE_CHECKING:
+    from innovate_news.settings import Settings
 
 
 class State:
@@ -47,4 +48,6 @@ class DateTimeParam(click.ParamType):  # type: ignore[type-arg]  # generic only 
 def resolve_now(settings: Settings, now: dt.datetime | None) -> dt.datetime | None:
     if now is None:
         return None
+    from innovate_news.content import frontmatter  # YAML, which --help and build need not load
+
     return frontmatter.to_datetime(now, settings.timezone)

@@ -3,34 +3,41 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from innovate_news.errors import ContentError, Problem
 
-# libyaml's loader is several times faster; PyYAML's wheels ship it, but stay correct without.
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+@functools.cache
+def _loader() -> Any:
+    """The safe loader, with dates that do not exist (2021-13-45) reported as YAML errors.
+
+    Made on first use: a build or a command that reads no front matter never imports YAML.
+    """
+    import yaml
+
+    # libyaml's loader is several times faster; PyYAML's wheels ship it, but stay correct
+    # without.
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    def timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except ValueError as exc:  # PyYAML lets datetime's ValueError escape, without a line
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark
+            ) from exc
+
+    loader: Any = type("Loader", (base,), {})
+    loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+    return loader
 
 
-class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """The safe loader, with dates that do not exist (2021-13-45) reported as YAML errors."""
-
-
-def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    try:
-        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
-    except ValueError as exc:  # PyYAML lets datetime's own ValueError escape, without a line
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark
-        ) from exc
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _FENCE = re.compile(r"^---[ \t]*$")
 
 
@@ -98,8 +105,10 @@ def split(path: Path, data: bytes) -> Document:
     if end is None:
         raise ContentError([Problem(path, 1, "front matter is not closed by a '---' line")])
     front = "\n".join(lines[1:end])
+    import yaml
+
     try:
-        meta = yaml.load(front, Loader=_Loader)  # noqa: S506 - a SafeLoader (C or Python)
+        meta = yaml.load(front, Loader=_loader())  # noqa: S506 - a SafeLoader (C or Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

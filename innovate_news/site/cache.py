@@ -16,12 +16,14 @@ import struct
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from innovate_news import __version__
 from innovate_news.errors import InnovateNewsError
 from innovate_news.output import write_bytes
-from innovate_news.site.artefacts import Artefacts
+
+if TYPE_CHECKING:
+    from innovate_news.site.artefacts import Artefacts
 
 _RACY_NS = 2_000_000_000
 # Bumped whenever what the cache holds changes shape, so an older cache is rebuilt, not misread.

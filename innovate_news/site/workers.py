@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from innovate_news import templating
-from innovate_news.content import posts
 from innovate_news.errors import ContentError
 from innovate_news.settings import Settings
-from innovate_news.site import artefacts, cache
+from innovate_news.site import cache
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from innovate_news.site.artefacts import Artefacts
 
 CHUNK = 48
 # Below this many posts, starting worker processes costs more than they save.
@@ -78,7 +79,12 @@ def _render_sources(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     settings: Settings = _WORKER["settings"]
     store = worker_cache()
     results: list[tuple[str, Any]] = []
-    built: list[tuple[str, artefacts.Artefacts]] = []
+    # Parsing and rendering load YAML, markdown and the templates: only a chunk with a post to
+    # render again needs them, so a build with nothing new never imports them.
+    from innovate_news.content import posts
+    from innovate_news.site import artefacts
+
+    built: list[tuple[str, Artefacts]] = []
     for source in chunk:
         data = source.path.read_bytes()
         key = source.key or cache.source_key(source.path, data, _WORKER["fingerprint"])
