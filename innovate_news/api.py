@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from innovate_news.email.preview import Preview
     from innovate_news.mail import Receipt
     from innovate_news.settings import Settings
-    from innovate_news.site.writer import BuildReport
+    from innovate_news.site.report import BuildReport
 
 Notify = Callable[[str], None]  # receives notices and list warnings meant for the person sending
 

@@ -1,1 +1,8 @@
-"""TODO."""
+"""What the team writes, read and checked: posts, newsletter issues, their front matter and
+markdown. It imports nothing from the other subpackages.
+
+Public names: posts.parse, posts.sources, posts.KINDS, issues.resolve, issues.load_issues,
+markdown.render, record.PostRecord, record.of, frontmatter.split.
+"""
+
+__all__ = ["frontmatter", "issues", "markdown", "posts", "record"]

@@ -110,6 +110,8 @@ def plan(
     options: Options,
 ) -> Plan:
     """Work out who gets the issue in this run; reads the ledger, writes nothing."""
+    # Long because it is one pass over the list that sorts each person into exactly one of the
+    # plan's counts; split up, the counts could each be right and still not add up.
     states = ledger.states(issue)
     suppressions = Suppressions(ledger.suppressed(), options.keyring)
     sendable = {"pending", "deferred"} | (

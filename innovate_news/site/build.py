@@ -18,8 +18,9 @@ from innovate_news.content import posts
 from innovate_news.errors import ContentError, Problem, TemplateError
 from innovate_news.settings import Settings
 from innovate_news.site import cache, workers
+from innovate_news.site.report import BuildReport
 from innovate_news.site.workers import Pool, Source
-from innovate_news.site.writer import BuildReport, SiteWriter
+from innovate_news.site.writer import SiteWriter
 
 
 def now_utc() -> dt.datetime:

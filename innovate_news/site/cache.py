@@ -7,6 +7,7 @@ edit to any of them invalidates exactly the entries it affects.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
 import importlib.util
@@ -279,3 +280,16 @@ class Cache:
                 if entry.name.endswith(".pack") and entry.name[:-5] not in live:
                     with contextlib.suppress(FileNotFoundError):
                         Path(entry.path).unlink()
+
+
+def published(
+    metas: dict[str, dict[str, Any]], now: dt.datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Published posts, newest first (ties broken by slug so the order never wobbles)."""
+    moment = now.timestamp()  # timestamps, not dates parsed again for each of 10,000 posts
+    chosen = [
+        (key, meta) for key, meta in metas.items() if not meta["draft"] and meta["ts"] <= moment
+    ]
+    chosen.sort(key=lambda item: (item[1]["ts"], item[1]["slug"]))
+    chosen.reverse()
+    return chosen

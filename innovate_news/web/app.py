@@ -98,6 +98,8 @@ def create_app(
     environ: Mapping[str, str] | None = None,
 ) -> Flask:
     """The WSGI app; `environ` holds the webhook secrets (default: the process environment)."""
+    # Long because Flask routes are closures over the service and pages made here: each
+    # route is a few lines, and the whole list of endpoints reads best in one place.
     service = service or ListService.open(settings, providers.mailer(settings))
     secrets = os.environ if environ is None else environ
     app = Flask(__name__, static_folder=None)

@@ -20,7 +20,7 @@ from innovate_news.errors import ContentError
 from innovate_news.output import UnsafePathError
 from innovate_news.settings import Settings
 from innovate_news.site import build as build_module
-from innovate_news.site.writer import BuildReport
+from innovate_news.site.report import BuildReport
 from tests.support import NOW, REPO
 
 PUBLISHED = 12  # the examples: 13 posts, one of them a draft

@@ -1,0 +1,215 @@
+"""Every key innovate-news.toml may hold, with the converter that checks its value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROVIDERS = ("outbox", "smtp", "postmark", "mailgun", "sendgrid")
+
+Converter = Callable[[Any], Any]
+
+
+class _Bad(ValueError):
+    """A value that does not fit its key; the message says what would."""
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"must be a string, not {type(value).__name__}")
+    if any(c in value for c in "\r\n\x00"):
+        raise _Bad("must not contain a line break or NUL")
+    return value
+
+
+def _nonempty(value: Any) -> str:
+    text = _str(value).strip()
+    if not text:
+        raise _Bad("must not be empty")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _nonempty(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _Bad(f"must be an absolute http(s) URL, not {text!r}")
+    return text
+
+
+def _base_url(value: Any) -> str:
+    text = _url(value)
+    return text if text.endswith("/") else text + "/"
+
+
+def _int(low: int, high: int) -> Converter:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Bad(f"must be a whole number, not {value!r}")
+        if not low <= value <= high:
+            raise _Bad(f"must be between {low} and {high}, not {value}")
+        return value
+
+    return convert
+
+
+def _number(low: float, high: float) -> Converter:
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Bad(f"must be a number, not {value!r}")
+        if not low <= value <= high:
+            raise _Bad(f"must be between {low} and {high}, not {value}")
+        return float(value)
+
+    return convert
+
+
+def _choice(*options: str) -> Converter:
+    def convert(value: Any) -> str:
+        text = _str(value)
+        if text not in options:
+            raise _Bad(f"must be one of {', '.join(options)}, not {text!r}")
+        return text
+
+    return convert
+
+
+def _timezone(value: Any) -> str:
+    text = _nonempty(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _Bad(f"is not a known time zone: {text!r}") from exc
+    return text
+
+
+def _colour(value: Any) -> str:
+    text = _str(value)
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+        raise _Bad(f"must be a colour like #1d3557, not {text!r}")
+    return text.lower()
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Bad("must be a list of strings")
+    return tuple(_str(v) for v in value)
+
+
+def _language(value: Any) -> str:
+    text = _nonempty(value)
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", text):
+        raise _Bad(f"must be a language tag like en-GB, not {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Key:
+    """One allowed key: how to convert it, and its default (None and not required: optional)."""
+
+    convert: Converter
+    default: Any = None
+    required: bool = False
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "site": {
+        "title": Key(_nonempty, required=True),
+        "base_url": Key(_base_url, required=True),
+        "description": Key(_str, ""),
+        "language": Key(_language, "en-GB"),
+        "author": Key(_nonempty, required=True),
+        "timezone": Key(_timezone, "Europe/London"),
+        "feed_items": Key(_int(1, 1_000_000), 50),
+        "websub_hub": Key(_url),
+        "funder": Key(_str, ""),
+    },
+    "paths": {
+        "posts": Key(_nonempty, "posts"),
+        "issues": Key(_nonempty, "issues"),
+        "templates": Key(_nonempty),
+        "output": Key(_nonempty, "site"),
+        "state": Key(_nonempty, ".innovate-news"),
+        "outbox": Key(_nonempty, "outbox"),
+        "preview": Key(_nonempty, "preview"),
+        "static": Key(_nonempty, "static"),
+    },
+    "email": {
+        "from": Key(_nonempty, required=True),
+        "reply_to": Key(_nonempty),
+        "list_id": Key(_nonempty, required=True),
+        "provider": Key(_choice(*PROVIDERS), "outbox"),
+        "subscribers": Key(_nonempty, "subscribers.csv"),
+        "unsubscribe_url": Key(_url, required=True),
+        "unsubscribe_mailto": Key(_nonempty, required=True),
+        "preferences_url": Key(_url),
+        "footer": Key(_lines, ()),
+        "postal_address": Key(_str, ""),
+        "logo_url": Key(_url),
+        "logo_alt": Key(_str, ""),
+        "brand_colour": Key(_colour, "#1d3557"),
+        "accent_colour": Key(_colour, "#e76f51"),
+        "message_id_domain": Key(_nonempty),
+        "consent_version": Key(_nonempty, "v1"),
+        "consent_text": Key(_nonempty, "I agree to receive the newsletter by email."),
+        "sample_name": Key(_str, "Sam Example"),
+        "sample_email": Key(_nonempty, "sam@example.org"),
+    },
+    "providers.outbox": {},
+    "providers.smtp": {
+        "host": Key(_nonempty, "localhost"),
+        "port": Key(_int(1, 65535), 587),
+        "security": Key(_choice("starttls", "tls", "none"), "starttls"),
+        "username": Key(_str),
+        "ca_file": Key(_nonempty),
+        "concurrency": Key(_int(1, 64), 4),
+        "rate": Key(_number(0.01, 100_000), 10.0),
+        "daily_cap": Key(_int(1, 100_000_000)),
+        "max_per_connection": Key(_int(1, 1_000_000), 100),
+        "timeout": Key(_number(0.1, 600), 30.0),
+        "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
+        "dkim_selector": Key(_nonempty),
+        "dkim_domain": Key(_nonempty),
+        "dkim_key_file": Key(_nonempty),
+    },
+    "providers.postmark": {
+        "base_url": Key(_url, "https://api.postmarkapp.com"),
+        "message_stream": Key(_nonempty, "broadcast"),
+        "batch_size": Key(_int(1, 500), 500),
+        "timeout": Key(_number(0.1, 600), 30.0),
+        "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
+        "max_wait": Key(_number(0, 3600), 120.0),
+    },
+    "providers.mailgun": {
+        "base_url": Key(_url, "https://api.mailgun.net"),
+        "domain": Key(_nonempty, "mg.example.org"),
+        "batch_size": Key(_int(1, 1000), 1000),
+        "timeout": Key(_number(0.1, 600), 30.0),
+        "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
+        "max_wait": Key(_number(0, 3600), 120.0),
+    },
+    "providers.sendgrid": {
+        "base_url": Key(_url, "https://api.sendgrid.com"),
+        "batch_size": Key(_int(1, 1000), 1000),
+        "timeout": Key(_number(0.1, 600), 30.0),
+        "max_attempts": Key(_int(1, 20), 4),
+        "backoff": Key(_number(0, 600), 1.0),  # seconds before the first retry, then doubled
+        "max_wait": Key(_number(0, 3600), 120.0),
+    },
+    "serve": {
+        "host": Key(_nonempty, "127.0.0.1"),
+        "port": Key(_int(1, 65535), 8080),
+        "signup_rate": Key(_int(1, 10_000), 5),  # sign-up requests per client address an hour
+        "public_url": Key(_base_url),  # where the service is reached (default: unsubscribe_url's)
+        "threads": Key(_int(1, 256), 4),  # few: the GIL serves a short FIFO queue fairest
+        "trusted_proxy": Key(_nonempty),  # a reverse proxy whose X-Forwarded-For is believed
+        "postmark_webhook_user": Key(_nonempty, "postmark"),
+    },
+}
