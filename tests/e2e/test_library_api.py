@@ -22,12 +22,17 @@ def test_build_and_send_through_the_api_alone(project: Path) -> None:
     assert (report.out / "feed.xml").is_file() and report.published > 0
 
     shown: list[Plan] = []
+
+    def confirm(plan: Plan) -> bool:
+        shown.append(plan)
+        return True
+
     summary = api.send(
         settings,
         "latest",
         provider="outbox",
         subscribers=project / "subscribers.example.csv",
-        confirm=lambda plan: shown.append(plan) is None,
+        confirm=confirm,
         now=NOW,
     )
     assert shown and summary.plan is shown[0]
