@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck pytest bench chromium clean
+.PHONY: demo test test-long lint typecheck pytest bench chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not long"
+
+# The long profiles: property tests with many more (random) examples, and the slow cases.
+test-long: $(STAMP) chromium
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
+HUGO := /usr/bin/hugo
 
 $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -46,9 +51,15 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 # The package is installed editable; byte-compile it as pip does an installed one, so the
 # timed runs do not compile its modules from source each time (PYTHONDONTWRITEBYTECODE).
+# Hugo, a peer of the build benchmark, comes from Debian, never as a dependency of the package.
 bench: $(BENCH_STAMP)
+	@test -x $(HUGO) || { \
+	  echo "Installing Debian's hugo for the build benchmark..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hugo >/dev/null; }
 	$(BENCH_VENV)/bin/python -m compileall -q innovate_news
 	$(BENCH_VENV)/bin/python bench/run.py
 
+# Only what can be made again: .innovate-news keeps the ledger, suppressions, sign-ups and
+# secret (durable: see `innovate-news state backup`) and manifests/ (lets a build remove old pages).
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) site preview outbox .innovate-news
+	rm -rf $(VENV) $(BENCH_VENV) site preview outbox .innovate-news/cache

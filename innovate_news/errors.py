@@ -11,6 +11,7 @@ InnovateNewsError
 ├── RefusedError           the list service turns a web request away (with its status)
 ├── LedgerError            the send ledger (SQLite) or its lock
 │   └── IssueLockedError   another process is sending this issue
+├── BackupError            a state backup could not be written, or an archive is refused
 └── SendError              a provider could not hand a message over
     ├── AuthError          credentials refused (abort the run)
     └── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
@@ -98,6 +99,14 @@ class LedgerError(InnovateNewsError):
 
 class IssueLockedError(LedgerError):
     """Another process holds the send lock of this issue."""
+
+
+class BuildLockedError(InnovateNewsError):
+    """Another build of the same project is still running."""
+
+
+class BackupError(InnovateNewsError):
+    """A backup of the state folder could not be made, or an archive is not fit to restore."""
 
 
 class SendError(InnovateNewsError):

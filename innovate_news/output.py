@@ -35,7 +35,7 @@ _COUNTER = itertools.count()
 
 def _open_temp(path: Path, private: bool) -> tuple[int, str]:
     """A new temp file beside `path`: a name no other process or thread can hold."""
-    folder = os.path.dirname(path)
+    folder = os.path.dirname(path) or "."  # a bare file name is in the working folder
     name = f"{folder}/.{os.path.basename(path)}.{os.getpid()}.{next(_COUNTER)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     # The umask applies to 0666, as for any file; secrets and personal data stay 0600.

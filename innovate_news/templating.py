@@ -7,14 +7,19 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 from markupsafe import escape as escape  # re-exported: markupsafe lives behind this module
 
 from innovate_news.errors import Problem, TemplateError
 from innovate_news.settings import Settings
+
+if TYPE_CHECKING:
+    import jinja2
+
+# jinja2 is imported by the functions that compile or render: a build with nothing to render
+# (and --help) never pays for it.
 
 
 def default_folder() -> Path:
@@ -31,6 +36,8 @@ def folders(settings: Settings) -> list[Path]:
 
 @functools.cache
 def _environment(search: tuple[Path, ...], autoescape: bool) -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in search]),
         autoescape=autoescape,  # noqa: S701 - off only for plain-text parts, escaped by hand
@@ -63,6 +70,8 @@ def environment(settings: Settings, autoescape: bool = True) -> jinja2.Environme
 
 
 def render(settings: Settings, name: str, **context: Any) -> str:
+    import jinja2
+
     try:
         template = environment(settings, autoescape=not name.endswith(".txt.j2")).get_template(name)
         return template.render(**context)
@@ -92,6 +101,8 @@ def digest(settings: Settings, subfolder: str = "site") -> str:
 
 def check(settings: Settings) -> list[Problem]:
     """Compile every template; a syntax error is reported with its file and line."""
+    import jinja2
+
     problems = []
     for folder in folders(settings):
         if not folder.is_dir():

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings as settings_profiles
 
 from innovate_news import settings as settings_module
 from innovate_news.cli.main import cli
 from innovate_news.settings import Settings
 from tests.support import EXAMPLE_PARTS, REPO
+
+# Property tests: bounded and derandomised by default, so `make test` is the same on every
+# run; `make test-long` (HYPOTHESIS_PROFILE=long) draws many more examples at random.
+settings_profiles.register_profile(
+    "ci", derandomize=True, deadline=None, print_blob=True, database=None
+)
+settings_profiles.register_profile("long", deadline=None, print_blob=True, max_examples=400)
+settings_profiles.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from innovate_news import __version__, api
+from innovate_news.cli.maintenance import cache, state_group
 from innovate_news.cli.state import DateTimeParam, State, pass_state, resolve_now
 from innovate_news.errors import ExitCode, InnovateNewsError, ProblemsError
 
@@ -185,6 +186,11 @@ def preview(
     )
     if open_browser:
         click.launch(str(result.html))
+
+
+# Light enough to import with the group (api imports their libraries only when they run).
+cli.add_command(cache)
+cli.add_command(state_group)
 
 
 def _print_problems(exc: ProblemsError) -> None:

@@ -40,7 +40,7 @@ class PostRecord(TypedDict):
     updated_ts: float
     starts: float | None  # an event's start and end as numbers; None for other kinds
     ends: float | None
-    listing: str  # a digest of what an archive list shows of the post
+    digest: str  # of every other field: a page that lists the post changes when it does
     summary: str
     authors: list[str]
     tags: list[str]
@@ -62,8 +62,7 @@ def summary_of(post: Post, html: str) -> str:
 def of(post: Post, base_url: str, summary: str) -> PostRecord:
     """The JSON-friendly facts about a post that index pages, calendars and emails use."""
     event = post.event
-    listed = json.dumps([post.slug, post.title, post.date.isoformat(), post.kind])
-    return {
+    record: PostRecord = {
         "slug": post.slug,
         "kind": post.kind,
         "title": post.title,
@@ -74,8 +73,7 @@ def of(post: Post, base_url: str, summary: str) -> PostRecord:
         "updated_ts": (post.updated or post.date).timestamp(),
         "starts": event.start.timestamp() if event else None,
         "ends": (event.end or event.start).timestamp() if event else None,
-        # What an archive list shows of the post: the list is written again when it changes.
-        "listing": hashlib.sha256(listed.encode()).hexdigest()[:32],
+        "digest": "",
         "summary": summary,
         "authors": [a.name for a in post.authors],
         "tags": list(post.tags),
@@ -99,3 +97,6 @@ def of(post: Post, base_url: str, summary: str) -> PostRecord:
             else None
         ),
     }
+    # Lists may show any field: a list's key is made of the digests of the records it shows.
+    record["digest"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return record

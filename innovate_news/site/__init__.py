@@ -1,7 +1,9 @@
 """The static site and its feeds: `build` renders each changed post in worker processes into the
-cache, checks the whole, then writes pages, feeds, calendars and issue pages atomically.
+cache, checks the whole, then stages pages, feeds, calendars and issue pages and puts them in
+place only when all are ready.
 
-Public names: build.build, report.BuildReport, cache.Cache, feeds.frame, calendar.vevent.
+Public names: build.build, report.BuildReport, cache.Cache, cache.clear, keys.code,
+staging.Output, feeds.frame, calendar.vevent.
 """
 
 __all__ = [
@@ -11,7 +13,9 @@ __all__ = [
     "calendar",
     "feeds",
     "issue_pages",
+    "keys",
     "report",
+    "staging",
     "workers",
     "writer",
 ]

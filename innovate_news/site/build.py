@@ -15,12 +15,14 @@ from typing import Any
 
 from innovate_news import templating
 from innovate_news.content import posts
-from innovate_news.errors import ContentError, Problem, TemplateError
+from innovate_news.errors import BuildLockedError, ContentError, Problem, TemplateError
 from innovate_news.settings import Settings
-from innovate_news.site import cache, workers
+from innovate_news.site import cache, keys, workers
+from innovate_news.site.cache import Row
 from innovate_news.site.report import BuildReport
 from innovate_news.site.workers import Pool, Source
 from innovate_news.site.writer import SiteWriter
+from innovate_news.store import locks
 
 
 def now_utc() -> dt.datetime:
@@ -32,33 +34,64 @@ def build(
     out: Path | None = None,
     now: dt.datetime | None = None,
     jobs: int | None = None,
+    patience: float = 600.0,
 ) -> BuildReport:
+    """Build the site; a second build of the same project waits up to `patience` seconds for
+    the first to finish (two at once would write one output folder from two states)."""
     started = time.perf_counter()
-    now = now or now_utc()
-    out = (out or settings.folder("output")).resolve()
+    lock = settings.folder("state") / "locks" / "build.lock"
+
+    def busy(holder: str) -> Exception:
+        return BuildLockedError(
+            f"another build of this project is running ({holder}); waited {patience:.0f} s "
+            f"for it to finish (the lock is {lock})"
+        )
+
+    with locks.exclusive(lock, busy, patience):
+        report = _build(
+            settings, (out or settings.folder("output")).resolve(), now or now_utc(), jobs
+        )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build(settings: Settings, out: Path, now: dt.datetime, jobs: int | None) -> BuildReport:
     report = BuildReport(out=out)
-    store = cache.Cache(settings.folder("state") / "cache")
+    store = cache.Cache(cache.folder(settings), keys.code())
     # Templates are compiled once a build (auto_reload is off), so a long-lived process that
     # builds again must not render an edited template's old version under its new cache key.
     templating.reset()
-    if problems := templating.check(settings):  # before any output: a broken index half-writes
-        raise TemplateError(problems)
+    _check_templates(settings, store)
     pool = workers.Pool(settings, store, jobs)
     workers.init_build(settings, store, pool.fingerprint)
     sources = _sources(settings, store, pool)
     report.posts = len(sources)
     try:
-        keys, metas = _render(store, sources, pool, report)
+        found, metas = _render(store, sources, pool, report)
         _check_metas(metas)
         writer = SiteWriter(settings, out, store, now, report, pool)
-        writer.start(metas)
-        # While the workers stream the feeds: the index is complete once every post is rendered.
-        store.save_index({key: metas[key] for key in keys.values()}, store.stats)
-        writer.finish()
+        try:
+            writer.start(metas)
+            # While the workers stream the feeds: the index is complete once every post is
+            # rendered.
+            store.save_index({key: metas[key] for key in found.values()}, store.stats)
+            writer.finish()
+        except BaseException:
+            writer.abandon()
+            raise
     finally:
+        store.close()
         pool.close()
-    report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_templates(settings: Settings, store: cache.Cache) -> None:
+    """Every template compiles, checked before anything is rendered; skipped when they are the
+    ones the last build checked (compiling them all is most of a build with nothing to do)."""
+    everything = templating.digest(settings, "")
+    if everything != store.previous_templates() and (problems := templating.check(settings)):
+        raise TemplateError(problems)
+    store.templates_checked = everything
 
 
 def _sources(settings: Settings, store: cache.Cache, pool: Pool) -> list[Source]:
@@ -86,10 +119,10 @@ def _render(
     sources: list[Source],
     pool: workers.Pool,
     report: BuildReport,
-) -> tuple[dict[Path, str], dict[str, dict[str, Any]]]:
+) -> tuple[dict[Path, str], dict[str, Row]]:
     """Each source's key, and the metadata of every key (from the cache or rendered now)."""
     keys: dict[Path, str] = {}
-    metas: dict[str, dict[str, Any]] = {}
+    metas: dict[str, Row] = {}
     misses: list[Source] = []
     for source in sources:
         meta = store.meta(source.key) if source.key else None
@@ -123,7 +156,7 @@ def _run_workers(store: cache.Cache, misses: list[Source], pool: Pool) -> Iterat
         yield from results
 
 
-def _check_metas(metas: dict[str, dict[str, Any]]) -> None:
+def _check_metas(metas: dict[str, Row]) -> None:
     seen: dict[str, str] = {}
     problems = []
     for meta in sorted(metas.values(), key=lambda m: m["path"]):

@@ -1,7 +1,7 @@
-"""The build cache in the state folder: each post's artefacts, keyed by a hash of its inputs.
+"""The build cache: each post's artefacts, keyed by a digest of its inputs (site/keys.py).
 
-The key covers the post's bytes, the settings, the templates and the package version, so an
-edit to any of them invalidates exactly the entries it affects.
+Disposable: anything missing, truncated, corrupt or written by another version of the tool is
+a miss (that post is rendered again), never an error the user must fix by hand.
 """
 
 from __future__ import annotations
@@ -10,66 +10,93 @@ import contextlib
 import datetime as dt
 import gc
 import hashlib
-import importlib.util
 import marshal
 import os
+import shutil
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from innovate_news import __version__
 from innovate_news.errors import InnovateNewsError
 from innovate_news.output import write_bytes
 
 if TYPE_CHECKING:
+    from innovate_news.content.record import PostRecord
+    from innovate_news.settings import Settings
     from innovate_news.site.artefacts import Artefacts
 
 _RACY_NS = 2_000_000_000
-# Bumped whenever what the cache holds changes shape, so an older cache is rebuilt, not misread.
-_FORMAT = "6"
 _PARTS = ("page", "rss", "atom", "json", "ics")
 _SPAN = struct.Struct("<QQ")  # where one part sits in a pack: offset, size
-# What a build needs of every post every time (to sort, choose and decide what to write).
-# The rest of a post's metadata stays packed in "detail", opened for the few posts a page
-# shows: loading the index then builds a dozen objects per post, not sixty.
-ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "listing")
+_CHECK = hashlib.sha256().digest_size
+# A pack's name, each part's span in it, and the pack's size and mtime when written: a pack
+# changed or cut short since then no longer matches, and its posts are rendered again.
+Location = tuple[str, bytes, int, int]
 
 
-class CacheDamagedError(InnovateNewsError):
-    """A blob the index promises is gone (someone removed files from the state folder)."""
+class Row(TypedDict):
+    """A post in the index: what a build needs of every post every time (to sort, choose and
+    decide what to write); the rest of its record stays packed in `detail`, opened for the few
+    posts a page shows, so loading the index builds a dozen objects per post, not sixty."""
+
+    slug: str
+    kind: str
+    path: str
+    draft: bool
+    ts: float
+    updated_ts: float
+    starts: float | None
+    ends: float | None
+    digest: str
+    detail: bytes
+    pack: Location
 
 
-def fingerprint(*parts: str) -> str:
-    sha = hashlib.sha256(f"{__version__}/{_FORMAT}".encode())
-    for part in parts:
-        sha.update(b"\x00" + part.encode())
-    return sha.hexdigest()
+_ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "digest")
 
 
-def compact(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """A post's metadata as the index keeps it: the ROW fields, the rest packed."""
-    row = {name: meta[name] for name in ROW}
-    row["detail"] = marshal.dumps({k: v for k, v in meta.items() if k not in ROW})
-    return row
+def folder(settings: Settings) -> Path:
+    """The build cache: disposable, apart from the durable state beside it."""
+    return settings.folder("state") / "cache"
 
 
-def expand(row: dict[str, Any]) -> dict[str, Any]:
-    """A post's whole metadata again, from its row in the index."""
+def clear(settings: Settings) -> Path:
+    """Remove the build cache (and nothing else); the next build renders every post again."""
+    found = folder(settings)
+    shutil.rmtree(found, ignore_errors=True)
+    return found
+
+
+class CacheError(InnovateNewsError):
+    """The cache folder cannot be written (permissions, a file in its place, a full disk)."""
+
+
+def compact(record: PostRecord, location: Location) -> Row:
+    """A post's record as the index keeps it: the row fields, the rest packed."""
+    detail = {k: v for k, v in record.items() if k not in _ROW}
+    row: dict[str, Any] = {name: record[name] for name in _ROW}  # type: ignore[literal-required]
+    row.update(detail=marshal.dumps(detail), pack=location)
+    return row  # type: ignore[return-value]
+
+
+def expand(row: Row) -> PostRecord:
+    """A post's whole record again, from its row in the index."""
     detail: dict[str, Any] = marshal.loads(row["detail"])  # noqa: S302 - written by compact
-    return {**row, **detail}
+    record = {name: row[name] for name in _ROW}  # type: ignore[literal-required]
+    return cast("PostRecord", {**record, **detail})
 
 
 Run = tuple[str, int, int]  # a pack's name, an offset in it and a length
 
 
-def runs(locations: list[list[Any]], part: str, lead: int = 0) -> list[Run]:
+def runs(locations: list[Location], part: str, lead: int = 0) -> list[Run]:
     """The bytes of one part of each location, in order, as runs: entries that follow each
     other in a pack are one run (and one copy), `lead` bytes are left off the first."""
     position = _SPAN.size * _PARTS.index(part)
     found: list[list[Any]] = []
-    for name, spans in locations:
+    for name, spans, _, _ in locations:
         offset, size = _SPAN.unpack_from(spans, position)
         last = found[-1] if found else None
         if last is not None and last[0] == name and last[1] + last[2] == offset:
@@ -82,31 +109,17 @@ def runs(locations: list[list[Any]], part: str, lead: int = 0) -> list[Run]:
     return [(name, offset, size) for name, offset, size in found]
 
 
-def installed(*modules: str) -> str:
-    """Where and when each module was installed: part of a key for what a library makes.
-
-    Found without importing the module (which is what a cached result saves).
-    """
-    stamps = []
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        origin = spec.origin if spec else None
-        stamp = Path(origin).stat().st_mtime_ns if origin else 0
-        stamps.append(f"{name}:{origin}:{stamp}")
-    return "\n".join(stamps)
-
-
-def key(data: bytes, build_fingerprint: str) -> str:
-    return hashlib.sha256(build_fingerprint.encode() + b"\x00" + data).hexdigest()
-
-
-def source_key(path: Path, data: bytes, build_fingerprint: str) -> str:
-    """The path is hashed too: two files with the same bytes are still two posts."""
-    return key(bytes(path) + b"\x00" + data, build_fingerprint)
-
-
-def _load(path: Path) -> Any:
-    """A marshal file's value, or None when it is missing or damaged (a cold build follows)."""
+def _load(path: Path, stamp: str) -> Any:
+    """A cache file's value, or None when it is missing, damaged or from another version of
+    the tool (its stamp, the build fingerprint of the code, differs): a cold build follows."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = stamp.encode()
+    body = data[len(head) + _CHECK :]
+    if data[: len(head)] != head or data[len(head) : len(head) + _CHECK] != _digest(body):
+        return None
     enabled = gc.isenabled()
     # Up to hundreds of thousands of new objects, none of them garbage: left on, the cycle
     # collector would walk all of them several times over while they load.
@@ -114,27 +127,47 @@ def _load(path: Path) -> Any:
     try:
         # marshal, not JSON: several times faster for 10,000 entries, and like JSON it only
         # ever builds plain values (no code runs on load, unlike pickle).
-        return marshal.loads(path.read_bytes())  # noqa: S302 - see above
-    except (FileNotFoundError, ValueError, EOFError, TypeError):
+        return marshal.loads(body)  # noqa: S302 - see above
+    except (ValueError, EOFError, TypeError):
         return None
     finally:
         if enabled:
             gc.enable()
 
 
-class Cache:
-    """Packs of artefacts on disk, and an index of their metadata loaded once a build.
+def _dump(path: Path, stamp: str, value: Any) -> None:
+    body = marshal.dumps(value)
+    _write(path, stamp.encode() + _digest(body) + body)
 
-    The index (each post's metadata, by key) is apart from what every build reads first (the
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        write_bytes(path, data)
+    except OSError as exc:
+        raise CacheError(
+            f"cannot write the build cache in {path.parent}: {exc.strerror or exc}; "
+            "check that folder's permissions and free space (it is safe to delete)"
+        ) from exc
+
+
+class Cache:
+    """Packs of artefacts on disk, and an index of their rows loaded once a build.
+
+    The index (each post's row, by key) is apart from what every build reads first (the
     sources' stats, the frames): a build that renders every post again, after a settings or
-    template change, never loads it.
+    template change, never loads it. Both files carry the code's fingerprint and a checksum.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, stamp: str):
         self.folder = folder
+        self.stamp = stamp  # keys.code(): a cache written by other code is not read
         self.index_path = folder / "index.marshal"
         self.state_path = folder / "state.marshal"
-        self._index: dict[str, dict[str, Any]] | None = None
+        self._index: dict[str, Row] | None = None
         self._state_loaded = False
         self._old_stats: dict[str, list[Any]] = {}
         self.stats: dict[str, list[Any]] = {}
@@ -142,21 +175,39 @@ class Cache:
         self.frames: dict[str, tuple[bytes, bytes]] = {}
         self._fds: dict[str, int] = {}
         self._signatures: dict[str, list[Any]] = {}
+        self._packs: dict[str, bool] = {}
+        # A digest of every template the last build compiled without error (see build).
+        self.templates_checked = ""
+        # The last build's issue pages: (digest of the issue files, each issue's date, key of
+        # the pages, the pages as (path, bytes, link)).
+        self.issues: tuple[str, list[float], str, list[Any]] | None = None
 
     @property
-    def index(self) -> dict[str, dict[str, Any]]:
+    def index(self) -> dict[str, Row]:
         if self._index is None:
-            loaded = _load(self.index_path)
+            loaded = _load(self.index_path, self.stamp)
             self._index = loaded if isinstance(loaded, dict) else {}
         return self._index
 
     def _load_state(self) -> None:
         if not self._state_loaded:
             self._state_loaded = True
-            loaded = _load(self.state_path)
+            loaded = _load(self.state_path, self.stamp)
             if isinstance(loaded, dict):
                 self._old_stats = loaded.get("stats") or {}
                 self._old_frames = loaded.get("frames") or {}
+                self.templates_checked = str(loaded.get("templates") or "")
+                self.issues = loaded.get("issues")
+
+    def previous_issues(self) -> tuple[str, list[float], str, list[Any]] | None:
+        """The last build's issue pages (see `issues`)."""
+        self._load_state()
+        return self.issues
+
+    def previous_templates(self) -> str:
+        """The digest of the templates the last build checked."""
+        self._load_state()
+        return self.templates_checked
 
     def known_key(self, path: Path, build_fingerprint: str) -> str | None:
         """A source's key from the last build when its size and mtime are unchanged (as git
@@ -184,9 +235,25 @@ class Cache:
         settled = signature[0] < time.time_ns() - _RACY_NS
         self.stats[str(path)] = [*signature, digest if settled else ""]
 
-    def meta(self, digest: str) -> dict[str, Any] | None:
-        """Cached metadata, with the pack location of the artefacts under "_pack"."""
-        return self.index.get(digest)
+    def meta(self, digest: str) -> Row | None:
+        """A post's cached row, if its pack is still as it was written."""
+        row = self.index.get(digest)
+        return row if row is not None and self._intact(row["pack"]) else None
+
+    def _intact(self, location: Location) -> bool:
+        name, _, size, mtime_ns = location
+        intact = self._packs.get(name)
+        if intact is None:
+            try:
+                info = os.stat(self._pack_path(name))  # noqa: PTH116 - one per pack, see known_key
+                intact = (info.st_size, info.st_mtime_ns) == (size, mtime_ns)
+            except OSError:
+                intact = False
+            self._packs[name] = intact
+        return intact
+
+    def _pack_path(self, name: str) -> str:
+        return f"{self.folder}/packs/{name}.pack"
 
     def frame(
         self, digest: str, make: Callable[[], tuple[bytes, bytes]] | None
@@ -203,10 +270,8 @@ class Cache:
             self.frames[digest] = found
         return found if make is not None and found is not None else (b"", b"")
 
-    def store_many(self, built: list[tuple[str, Artefacts]]) -> dict[str, list[Any]]:
-        """Write a chunk's artefacts as one pack file; return each key's location in it:
-        the pack's name, and an offset and a size for each part (packed: one object, not ten,
-        for the index to load).
+    def store_many(self, built: list[tuple[str, Artefacts]]) -> dict[str, Location]:
+        """Write a chunk's artefacts as one pack file; return each key's location in it.
 
         One file per chunk rather than per post: creating files is the slow part of a cold
         build, and reading a feed's entries back from a few packs beats thousands of opens.
@@ -224,14 +289,23 @@ class Cache:
                 spans[digest].append(_SPAN.pack(offset, len(data)))
                 sections.append(data)
                 offset += len(data)
-        write_bytes(self.folder / "packs" / f"{name}.pack", b"".join(sections))
-        return {digest: [name, b"".join(packed)] for digest, packed in spans.items()}
+        path = Path(self._pack_path(name))
+        _write(path, b"".join(sections))
+        info = path.stat()
+        self._packs[name] = True
+        return {
+            digest: (name, b"".join(packed), info.st_size, info.st_mtime_ns)
+            for digest, packed in spans.items()
+        }
 
-    def load_part(self, location: list[Any], part: str) -> bytes:
+    def load_part(self, location: Location, part: str) -> bytes:
         """Just one of a post's artefacts (a feed needs only its own format)."""
-        name, spans = location
+        name, spans, _, _ = location
         offset, size = _SPAN.unpack_from(spans, _SPAN.size * _PARTS.index(part))
-        return os.pread(self._fd(name), size, offset)
+        data = os.pread(self._fd(name), size, offset)
+        if len(data) != size:
+            raise CacheError(f"the build cache in {self.folder} changed during the build")
+        return data
 
     def copy_runs(self, runs: list[Run], out_fd: int) -> None:
         """Append each run of bytes to an open file inside the kernel (sendfile), without
@@ -243,18 +317,19 @@ class Cache:
         while left:
             sent = os.sendfile(out_fd, self._fd(name), offset, left)
             if sent == 0:
-                raise CacheDamagedError(f"the build cache in {self.folder} is truncated")
+                raise CacheError(f"the build cache in {self.folder} changed during the build")
             offset, left = offset + sent, left - sent
 
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:
+            # Every pack was checked (meta) or written by this build before it is read, so
+            # only something removing files during the build gets here.
             try:
-                fd = os.open(self.folder / "packs" / f"{name}.pack", os.O_RDONLY)
+                fd = os.open(self._pack_path(name), os.O_RDONLY)
             except FileNotFoundError as exc:
-                raise CacheDamagedError(
-                    f"the build cache in {self.folder} is missing a pack; delete that folder "
-                    "and build again"
+                raise CacheError(
+                    f"the build cache in {self.folder} changed during the build"
                 ) from exc
             self._fds[name] = fd
         return fd
@@ -264,32 +339,34 @@ class Cache:
             os.close(fd)
         self._fds.clear()
 
-    def save_index(
-        self, entries: dict[str, dict[str, Any]], stats: dict[str, list[Any]] | None = None
-    ) -> None:
+    def save_index(self, entries: dict[str, Row], stats: dict[str, list[Any]]) -> None:
         """Keep only this build's entries, and delete packs nothing refers to any more."""
         self.close()
         # A crash between the two leaves stats naming keys the index lacks: those posts are
         # simply rendered again.
-        write_bytes(self.index_path, marshal.dumps(entries))
-        write_bytes(self.state_path, marshal.dumps({"stats": stats or {}, "frames": self.frames}))
+        _dump(self.index_path, self.stamp, entries)
+        state = {
+            "stats": stats,
+            "frames": self.frames,
+            "templates": self.templates_checked,
+            "issues": self.issues,
+        }
+        _dump(self.state_path, self.stamp, state)
         self._index = entries
-        live = {meta["_pack"][0] for meta in entries.values()}
+        live = {row["pack"][0] for row in entries.values()}
         with contextlib.suppress(FileNotFoundError), os.scandir(self.folder / "packs") as found:
             for entry in found:
-                if entry.name.endswith(".pack") and entry.name[:-5] not in live:
+                # Temp files too: a build killed while writing a pack leaves one behind.
+                unused = entry.name.endswith(".pack") and entry.name[:-5] not in live
+                if unused or entry.name.endswith(".tmp"):
                     with contextlib.suppress(FileNotFoundError):
                         Path(entry.path).unlink()
 
 
-def published(
-    metas: dict[str, dict[str, Any]], now: dt.datetime
-) -> list[tuple[str, dict[str, Any]]]:
+def published(metas: dict[str, Row], now: dt.datetime) -> list[tuple[str, Row]]:
     """Published posts, newest first (ties broken by slug so the order never wobbles)."""
     moment = now.timestamp()  # timestamps, not dates parsed again for each of 10,000 posts
-    chosen = [
-        (key, meta) for key, meta in metas.items() if not meta["draft"] and meta["ts"] <= moment
-    ]
+    chosen = [(key, row) for key, row in metas.items() if not row["draft"] and row["ts"] <= moment]
     chosen.sort(key=lambda item: (item[1]["ts"], item[1]["slug"]))
     chosen.reverse()
     return chosen

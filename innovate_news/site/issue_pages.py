@@ -26,8 +26,9 @@ class IssuePage:
 
 def issue_pages(
     settings: Settings, records: Iterable[Mapping[str, Any]], now: dt.datetime
-) -> list[IssuePage]:
-    """Pages of every issue dated up to `now`, newest first; a bad issue raises ContentError."""
+) -> tuple[list[IssuePage], list[float]]:
+    """Pages of every issue dated up to `now`, newest first, and every issue's date (in file
+    order, as timestamps); a bad issue raises ContentError."""
     by_slug = {r["slug"]: r for r in records}
     candidates = candidates_from_records(by_slug.values())
     issues = load_issues(settings)
@@ -38,7 +39,7 @@ def issue_pages(
             chosen = choose(issue, candidates, previous, now)
             pages.append(_page(settings, issue, [by_slug[slug] for slug in chosen]))
         previous = issue.date
-    return pages[::-1]
+    return pages[::-1], [issue.date.timestamp() for issue in issues]
 
 
 def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) -> IssuePage:

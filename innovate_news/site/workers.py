@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from innovate_news import templating
 from innovate_news.errors import ContentError
 from innovate_news.settings import Settings
-from innovate_news.site import cache
+from innovate_news.site import cache, keys
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -46,10 +45,10 @@ class Source:
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(settings: Settings, cache_folder: Path, fingerprint: str = "") -> None:
+def init_worker(settings: Settings, cache_folder: Path, stamp: str, fingerprint: str) -> None:
     store = _WORKER.get("cache")
     if not (isinstance(store, cache.Cache) and store.folder == cache_folder):
-        store = cache.Cache(cache_folder)  # a spawned worker; a forked one has the build's
+        store = cache.Cache(cache_folder, stamp)  # a spawned worker; a forked one has the build's
     _WORKER.update(settings=settings, cache=store, fingerprint=fingerprint)
 
 
@@ -87,7 +86,7 @@ def _render_sources(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     built: list[tuple[str, Artefacts]] = []
     for source in chunk:
         data = source.path.read_bytes()
-        key = source.key or cache.source_key(source.path, data, _WORKER["fingerprint"])
+        key = source.key or keys.source_key(source.path, data, _WORKER["fingerprint"])
         meta = store.meta(key) if source.recheck else None
         if meta is not None:  # touched but not changed: the last build's artefacts still hold
             results.append(("reused", (source.path, key, meta)))
@@ -102,7 +101,7 @@ def _render_sources(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
         results.append(("built", (source.path, key)))
     if built:
         locations = store.store_many(built)
-        metas = {key: {**cache.compact(made.meta), "_pack": locations[key]} for key, made in built}
+        metas = {key: cache.compact(made.meta, locations[key]) for key, made in built}
         results = [
             ("ok", (value[0], value[1], metas[value[1]])) if kind == "built" else (kind, value)
             for kind, value in results
@@ -116,7 +115,10 @@ class Pool:
     def __init__(self, settings: Settings, store: cache.Cache, jobs: int | None):
         self.settings = settings
         self.store = store
-        self.fingerprint = cache.fingerprint(settings.fingerprint, templating.digest(settings))
+        # Settings and code: part of every key. A post's artefacts add the templates its
+        # page can reach (a list template's edit renders no post again).
+        self.base = keys.combine(settings.fingerprint, store.stamp)
+        self.fingerprint = keys.combine(self.base, keys.templates(settings, ["site/post.html"]))
         self.workers = jobs or os.cpu_count() or 1
         self._executor: Executor | None = None
 
@@ -133,7 +135,7 @@ class Pool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 initializer=init_worker,
-                initargs=(self.settings, self.store.folder, self.fingerprint),
+                initargs=(self.settings, self.store.folder, self.store.stamp, self.fingerprint),
             )
         return self._executor
 

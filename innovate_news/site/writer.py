@@ -1,7 +1,8 @@
-"""Stage 3 of a build: everything under the output folder, written atomically.
+"""Stage 3 of a build: everything under the output folder, staged, then put in place.
 
 Pages and feeds are written by the build's worker processes (the bytes come from the cache), and
-a file whose inputs have not changed since the last build into the same folder is left alone.
+a file whose key is unchanged since the last build, and that is still as that build wrote it,
+is left alone. Every key is a digest of what the file is made from (site/keys.py).
 """
 
 from __future__ import annotations
@@ -11,29 +12,30 @@ import datetime as dt
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from innovate_news import layout, output, templating
 from innovate_news.content.posts import KIND_TITLES, KINDS
-from innovate_news.errors import InnovateNewsError
 from innovate_news.settings import Settings
-from innovate_news.site import cache, calendar, feeds
+from innovate_news.site import cache, calendar, feeds, keys
+from innovate_news.site.cache import Location, Row
 from innovate_news.site.report import BuildReport
+from innovate_news.site.staging import Output
 from innovate_news.site.workers import PARALLEL_THRESHOLD, Pool, worker_cache
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-Chosen = list[tuple[str, dict[str, Any]]]  # (cache key, metadata) of published posts
+Chosen = list[tuple[str, Row]]  # (cache key, index row) of published posts
 Task = tuple[Callable[..., int], tuple[Any, ...]]
+IssuePage = tuple[str, bytes, dict[str, str]]  # path, bytes, entry in the home page's list
 _PAGES_PER_TASK = 500
 
 
 def write_pages(
-    out: Path, frame: calendar.Frame, items: Sequence[tuple[str, list[Any], str]]
+    out: Path, frame: calendar.Frame, items: Sequence[tuple[str, Location, str]]
 ) -> int:
     """Write each post's page or event calendar from the cache (runs in a worker)."""
     store = worker_cache()
@@ -83,80 +85,43 @@ class SiteWriter:
         self.now = now
         self.report = report
         self.pool = pool
-        self.manifest_path = (
-            settings.folder("state") / "manifests" / (cache.key(str(out).encode(), "m") + ".json")
+        self.output = Output(
+            out,
+            settings.folder("state") / "manifests" / (keys.key(str(out).encode(), "m") + ".json"),
         )
-        self.previous = self._load_manifest()
-        self.fingerprint = pool.fingerprint  # of settings and templates, hashed once a build
-        # What a feed's or calendar's frame is made from, besides its own fields.
-        self.frame_salt = self.fingerprint + cache.installed("feedgen", "icalendar")
-        self.current: dict[str, str] = {}
+        # Settings and code: part of every key; each page adds the templates it can reach.
+        self.fingerprint = pool.base
+        self.current = self.output.current
         self.issue_links: list[dict[str, str]] = []
         self._waits: list[Callable[[], int]] = []
-        self._listings: dict[str, set[str]] = {}
 
-    def _load_manifest(self) -> dict[str, str]:
-        try:
-            loaded = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
+    def unchanged(self, relative: str, key: str) -> bool:
+        return self.output.unchanged(relative, key)
 
-    def unchanged(self, relative: str, key: str, place: tuple[str, str] | None = None) -> bool:
-        """Record `relative` as produced from `key`; true when the file on disk already is.
-
-        `place`, when the caller knows it: the folder whose listing shows the file, and the
-        name it shows (see `_place`).
-        """
-        self.current[relative] = key
-        if self.previous.get(relative) != key:
-            return False
-        folder, name = place or self._place(relative)
-        return name in self._listing(folder)
-
-    def _listing(self, folder: str) -> set[str]:
-        listing = self._listings.get(folder)
-        if listing is None:
-            try:
-                with os.scandir(f"{self.out}/{folder}") as entries:
-                    listing = self._listings[folder] = {entry.name for entry in entries}
-            except (FileNotFoundError, NotADirectoryError):
-                listing = self._listings[folder] = set()
-        return listing
-
-    def _place(self, relative: str) -> tuple[str, str]:
-        """Where to see that a file the last build wrote is still there (to write again what
-        was removed by hand): a folder and a name in its listing. One listing per folder
-        rather than a stat per file, which for 10,000 pages took longer than the rest of a
-        warm build's bookkeeping, so a page (`x/slug/index.html`) counts as present while its
-        folder is. A deeper file is looked for in its own folder."""
-        folder, _, name = relative.rpartition("/")
-        if name == "index.html" and folder.count("/") == 1:
-            folder, _, name = folder.partition("/")  # a page: its folder, in its kind's listing
-        return folder, name
+    def _templates(self, name: str) -> str:
+        return keys.combine(self.fingerprint, keys.templates(self.settings, [name]))
 
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
         if self.unchanged(relative, key):
             return
-        output.write_bytes(output.inside(self.out, relative), produce())
+        output.write_bytes(self.output.path(relative, key), produce())
         self.report.files_written += 1
 
     def write_bytes(self, relative: str, data: bytes) -> None:
-        self.write_file(relative, lambda: data, cache.key(data, "content"))
+        self.write_file(relative, lambda: data, keys.key(data, "content"))
 
-    def start(self, metas: dict[str, dict[str, Any]]) -> None:
+    def start(self, metas: dict[str, Row]) -> None:
         """Hand the feeds and pages to the workers, then write the lists and calendars here.
 
         The workers may still be writing on return; `finish` waits for them.
         """
-        self.out.mkdir(parents=True, exist_ok=True)
         chosen = cache.published(metas, self.now)
         self.report.published = len(chosen)
         # Issues are checked against the posts before anything is written.
         issues = self._issue_pages(metas)
-        for page in issues:
-            self.write_bytes(page.relative, page.data)
-        self.issue_links = [page.link for page in issues]
+        for relative, data, _ in issues:
+            self.write_bytes(relative, data)
+        self.issue_links = [link for _, _, link in issues]
         # Feeds first: streaming them is the longest part of a warm build.
         groups = by_kind(chosen)
         self._waits.append(self._start(self._feed_tasks(groups), len(chosen)))
@@ -166,26 +131,59 @@ class SiteWriter:
         self._assets()
 
     def finish(self) -> None:
-        """Wait for the workers, remove what is no longer built, record what now is."""
-        self.report.files_written += sum(wait() for wait in self._waits)
+        """Wait for the workers, then put every file in place and remove what went away."""
+        try:
+            self.report.files_written += sum(wait() for wait in self._waits)
+        except BaseException:
+            self.output.abandon()
+            raise
         self._waits.clear()
-        self._remove_stale()
-        output.write_text(self.manifest_path, json.dumps(self.current, sort_keys=True))
+        self.report.removed += self.output.commit()
 
-    def _issue_pages(self, metas: dict[str, dict[str, Any]]) -> list[Any]:
+    def abandon(self) -> None:
+        """The build failed: the output stays exactly as it was."""
+        for wait in self._waits:
+            with contextlib.suppress(Exception):
+                wait()
+        self._waits.clear()
+        self.output.abandon()
+
+    def _issue_pages(self, metas: dict[str, Row]) -> list[IssuePage]:
+        """Each published issue's page as (path, bytes, its entry in the home page's list)."""
         folder = self.settings.folder("issues")
-        if not folder.is_dir() or not any(folder.glob("*.md")):
+        files = sorted(folder.glob("*.md")) if folder.is_dir() else []
+        if not files:
             return []  # a site without issues never imports the email stack
+        sources = b"".join(bytes(p) + b"\x00" + p.read_bytes() + b"\x00" for p in files)
+        source_digest = keys.key(sources, "issues")
+        # An issue page is made of the issue files, the posts' records, the templates and
+        # which issues are out by now: with the issues' dates known from the last build,
+        # the key needs no parsing, and a build with no change renders none.
+        posts = "\n".join(sorted(row["digest"] for row in metas.values()))
+        known = self.store.previous_issues()
+        if known is not None and known[0] == source_digest:
+            key = self._issue_key(source_digest, posts, known[1])
+            if known[2] == key:
+                self.store.issues = known
+                return [(relative, data, link) for relative, data, link in known[3]]
         from innovate_news.site import issue_pages
 
         records = [cache.expand(meta) for meta in metas.values()]
-        return issue_pages.issue_pages(self.settings, records, self.now)
+        pages, dates = issue_pages.issue_pages(self.settings, records, self.now)
+        kept = [(page.relative, page.data, page.link) for page in pages]
+        key = self._issue_key(source_digest, posts, dates)
+        self.store.issues = (source_digest, dates, key, kept)
+        return kept
+
+    def _issue_key(self, sources: str, posts: str, dates: list[float]) -> str:
+        out = "".join("1" if date <= self.now.timestamp() else "0" for date in dates)
+        return keys.key(f"{sources}\n{out}\n{posts}".encode(), self._templates("site/issue.html"))
 
     def _frame(
         self, what: tuple[Any, ...], make: Callable[[], calendar.Frame], needed: bool = True
     ) -> calendar.Frame:
         """A frame from the cache (made when new); one not `needed` now is kept for later."""
-        digest = cache.key(repr(what).encode(), self.frame_salt)
+        digest = keys.key(repr(what).encode(), self.fingerprint)
         return self.store.frame(digest, make if needed else None)
 
     def _calendar_frame(
@@ -211,16 +209,18 @@ class SiteWriter:
         for key, meta in chosen:  # every post of every build: the places are known here
             slug = meta["slug"]
             page = layout.post_page(slug)
-            if not self.unchanged(page, key, ("posts", slug)):
-                todo.append((page, meta["_pack"], "page"))
+            if not self.unchanged(page, key):
+                self.output.path(page, key)
+                todo.append((page, meta["pack"], "page"))
             if meta["starts"] is not None:  # an event
                 ics = layout.event_calendar(slug)
-                if not self.unchanged(ics, key, ("events", f"{slug}.ics")):
-                    todo.append((ics, meta["_pack"], "ics"))
+                if not self.unchanged(ics, key):
+                    self.output.path(ics, key)
+                    todo.append((ics, meta["pack"], "ics"))
         needed = any(part == "ics" for _, _, part in todo)
         frame = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
-            (write_pages, (self.out, frame, todo[start : start + _PAGES_PER_TASK]))
+            (write_pages, (self.output.stage, frame, todo[start : start + _PAGES_PER_TASK]))
             for start in range(0, len(todo), _PAGES_PER_TASK)
         ]
 
@@ -234,14 +234,16 @@ class SiteWriter:
         digest.update("\n".join(key for key, _ in items).encode())
         tasks: list[Task] = []
         for fmt in layout.FEED_FILES:
-            changed = not self.unchanged(layout.feed(kind, fmt), digest.hexdigest())
+            relative = layout.feed(kind, fmt)
+            changed = not self.unchanged(relative, digest.hexdigest())
             frame = self._frame(
                 ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt]), changed
             )
             if changed:
-                locations = [meta["_pack"] for _, meta in items]
+                self.output.path(relative, digest.hexdigest())
+                locations = [meta["pack"] for _, meta in items]
                 runs = cache.runs(locations, fmt, lead=feeds.LEAD[fmt])
-                tasks.append((write_feed, (self.out, layout.feed(kind, fmt), frame, runs)))
+                tasks.append((write_feed, (self.output.stage, relative, frame, runs)))
         return tasks
 
     def _start(self, tasks: list[Task], work: int | None = None) -> Callable[[], int]:
@@ -281,18 +283,18 @@ class SiteWriter:
     def _calendar(self, chosen: Chosen) -> None:
         """events.ics: the events that have not ended yet, soonest first."""
         soon = upcoming(chosen, self.now)
-        keys = [key for key, _ in soon]
+        events = [key for key, _ in soon]
         site = self.settings.site
         name = f"{site['title']}: events"
         self._calendar_frame(name, site["description"], needed=False)
 
         def produce() -> bytes:
             frame = self._calendar_frame(name, site["description"])
-            events = [self.store.load_part(meta["_pack"], "ics") for _, meta in soon]
+            events = [self.store.load_part(meta["pack"], "ics") for _, meta in soon]
             return calendar.document(frame, events)
 
         # The settings are in the key too: they name the calendar even when it has no events.
-        key = cache.key("\n".join(keys).encode(), self.fingerprint + layout.CALENDAR)
+        key = keys.key("\n".join(events).encode(), self.fingerprint + layout.CALENDAR)
         self.write_file(layout.CALENDAR, produce, key)
 
     def _indexes(self, groups: dict[str | None, Chosen]) -> None:
@@ -305,7 +307,8 @@ class SiteWriter:
         recent, soon = groups[None][:20], upcoming(groups[None], self.now)
         # The home page shows the newest posts, the coming events and the issues: it is
         # rendered again when one of those, the settings or the templates change.
-        shown = [key for key, _ in recent] + ["events"] + [key for key, _ in soon]
+        shown = [meta["digest"] for _, meta in recent] + ["/"]
+        shown += [meta["digest"] for _, meta in soon]
         self.write_file(
             "index.html",
             lambda: self._page(
@@ -318,24 +321,24 @@ class SiteWriter:
                 feeds=layout.feed_links(self.settings.base_url),
                 url=self.settings.base_url,
             ),
-            cache.key(
+            keys.key(
                 "\n".join(shown).encode() + json.dumps(self.issue_links).encode(),
-                self.fingerprint + "index.html",
+                self._templates("site/index.html"),
             ),
         )
-        # An archive list shows only each post's title, date and kind: it is rendered again
-        # when one of those, the settings or the templates change, not on every body edit.
+        # A list is given every field of each post's record, so its key is made of the
+        # records' digests: any field a template shows is covered, whichever it is.
         for kind, items in groups.items():
             relative = layout.list_page(kind)
-            listed = "\n".join(meta["listing"] for _, meta in items)
+            listed = "\n".join(meta["digest"] for _, meta in items)
             self.write_file(
                 relative,
                 self._archive(common, kind, [meta for _, meta in items]),
-                cache.key(listed.encode(), self.fingerprint + relative),
+                keys.key(f"{relative}\n{listed}".encode(), self._templates("site/archive.html")),
             )
 
     def _archive(
-        self, common: dict[str, Any], kind: str | None, items: list[dict[str, Any]]
+        self, common: dict[str, Any], kind: str | None, items: list[Row]
     ) -> Callable[[], bytes]:
         folder = layout.list_page(kind).removesuffix("index.html")
         return lambda: self._page(
@@ -352,28 +355,19 @@ class SiteWriter:
         return templating.render(self.settings, template, **context).encode("utf-8")
 
     def _assets(self) -> None:
-        for folder in reversed(templating.folders(self.settings)):
+        for folder in templating.folders(self.settings):  # the site's own stylesheet first
             css = folder / "site" / "style.css"
             if css.is_file():
                 self.write_bytes("style.css", css.read_bytes())
+                break
         static = self.settings.folder("static")
         if static.is_dir():
             for path in sorted(static.rglob("*")):
                 if path.is_file():
                     self.write_bytes(path.relative_to(static).as_posix(), path.read_bytes())
 
-    def _remove_stale(self) -> None:
-        for relative in sorted(set(self.previous) - set(self.current)):
-            with contextlib.suppress(FileNotFoundError, InnovateNewsError):
-                target = output.inside(self.out, relative)
-                target.unlink()
-                self.report.removed += 1
-                with contextlib.suppress(OSError):
-                    if target.parent != self.out:
-                        target.parent.rmdir()  # only succeeds when empty
 
-
-def _updated(meta: dict[str, Any]) -> float:
+def _updated(meta: Row) -> float:
     return float(meta["updated_ts"])
 
 

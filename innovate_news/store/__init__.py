@@ -1,7 +1,8 @@
 """Durable state in the state folder: the SQLite layer, the send ledger (deliveries and
-suppressions) and the one-sender-per-issue lock that lives beside it.
+suppressions), the one-sender-per-issue lock that lives beside it, and backup and restore.
 
-Public names: database.Database, ledger.Ledger, ledger.FILE_NAME, locks.hold.
+Public names: database.Database, ledger.Ledger, ledger.FILE_NAME, locks.hold, backup.backup,
+backup.restore, backup.Parts.
 """
 
-__all__ = ["database", "ledger", "locks"]
+__all__ = ["backup", "database", "ledger", "locks"]

@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from innovate_news.errors import IssueLockedError
@@ -22,16 +22,35 @@ def hold(folder: Path, issue: str) -> Iterator[None]:
     The kernel releases an flock when its process dies, so a crash never leaves a stale lock.
     """
     path = folder / f"{issue}.lock"
-    folder.mkdir(parents=True, exist_ok=True)
+
+    def busy(holder: str) -> Exception:
+        return IssueLockedError(
+            f"issue {issue} is being sent by {holder}; wait for that run to finish "
+            f"(the lock is {path})"
+        )
+
+    with exclusive(path, busy):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive(
+    path: Path, busy: Callable[[str], Exception], patience: float = 0.0
+) -> Iterator[None]:
+    """Hold the flock on `path`, waiting up to `patience` seconds for another holder to let
+    go; then raise `busy(who holds it)`. The holder's pid and host are written in the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IssueLockedError(
-                f"issue {issue} is being sent by {_holder(path)}; wait for that run to finish "
-                f"(the lock is {path})"
-            ) from None
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise busy(_holder(path)) from None
+                time.sleep(0.05)
         os.ftruncate(fd, 0)
         since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": since}
