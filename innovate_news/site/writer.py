@@ -80,7 +80,6 @@ class SiteWriter:
         pool: Pool,
     ):
         self.settings = settings
-        self.out = out
         self.store = store
         self.now = now
         self.report = report
@@ -91,7 +90,6 @@ class SiteWriter:
         )
         # Settings and code: part of every key; each page adds the templates it can reach.
         self.fingerprint = pool.base
-        self.current = self.output.current
         self.issue_links: list[dict[str, str]] = []
         self._waits: list[Callable[[], int]] = []
 
