@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 Status = Literal["sent", "failed", "deferred", "unknown"]
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
@@ -51,34 +51,21 @@ def mark(text: str, marker: Callable[[str], str]) -> str:
     return PLACEHOLDER.sub(lambda m: marker(m.group(1)), text)
 
 
-class Message(Protocol):
-    """A prepared copy for one recipient: the full RFC 5322 bytes and the fields that made it."""
-
-    @property
-    def address(self) -> str: ...
-
-    @property
-    def message_id(self) -> str: ...
-
-    @property
-    def data(self) -> bytes: ...
-
-    @property
-    def fields(self) -> Mapping[str, str]: ...
-
-    @property
-    def template(self) -> MessageTemplate | None: ...
-
-
 @dataclass(frozen=True)
-class PreparedMessage:
-    """A ready-made Message, for tests, test sends and one-off mail."""
+class Message:
+    """One recipient's complete message: the RFC 5322 bytes (CRLF) and the fields that made them.
+
+    `template` is the variant with `{{field}}` placeholders, for providers that personalise on
+    their side; `fields` then holds each value, pre-escaped as `html_<name>` for the HTML part.
+    Every byte exists before a provider is handed the message, so a message that cannot be
+    built fails before the ledger marks anyone as being sent.
+    """
 
     address: str
     message_id: str
     data: bytes
     fields: Mapping[str, str] = field(default_factory=dict)
-    template: MessageTemplate | None = None
+    template: MessageTemplate | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

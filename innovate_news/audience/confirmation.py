@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from innovate_news.audience.signups import LIFETIME, Signup
-from innovate_news.mail import PreparedMessage
+from innovate_news.mail import Message
 from innovate_news.settings import Settings
 
 SUBJECT = "Please confirm your subscription to {title}"
@@ -34,7 +34,7 @@ You can unsubscribe at any time with the link at the foot of every email.
 """
 
 
-def message(settings: Settings, signup: Signup, link: str, now: dt.datetime) -> PreparedMessage:
+def message(settings: Settings, signup: Signup, link: str, now: dt.datetime) -> Message:
     """The confirmation email for `signup`, its link leading to `link`."""
     email = settings.email
     title = settings.site["title"]
@@ -60,4 +60,4 @@ def message(settings: Settings, signup: Signup, link: str, now: dt.datetime) -> 
             sender=parseaddr(email["from"])[0] or title,
         )
     )
-    return PreparedMessage(signup.address, message_id, out.as_bytes(), {"address": signup.address})
+    return Message(signup.address, message_id, out.as_bytes(), {"address": signup.address})

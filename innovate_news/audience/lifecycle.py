@@ -18,7 +18,7 @@ from innovate_news.audience.signups import LIFETIME, Signup, Signups
 from innovate_news.audience.subscribers import check_address, normalise
 from innovate_news.content.posts import KINDS
 from innovate_news.errors import RefusedError, TokenError
-from innovate_news.mail import PreparedMessage, Receipt
+from innovate_news.mail import Message, Receipt
 from innovate_news.settings import Settings
 from innovate_news.store import ledger as ledger_module
 from innovate_news.store.ledger import Ledger
@@ -30,7 +30,7 @@ FORMULA_START = ("=", "+", "-", "@")  # a name starting so would be a formula in
 class Mailer(Protocol):
     """Sends one message (the confirmation email) and says what became of it."""
 
-    def __call__(self, message: PreparedMessage, /) -> Receipt: ...
+    def __call__(self, message: Message, /) -> Receipt: ...
 
 
 def keyring(settings: Settings) -> tokens.Keyring:

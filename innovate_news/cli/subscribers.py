@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import io
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from innovate_news.audience import imports, lifecycle, privacy, roster
-from innovate_news.audience.listfile import ListFile
-from innovate_news.audience.signups import Signups
-from innovate_news.audience.subscribers import check_address, normalise
+from innovate_news import api
 from innovate_news.cli.state import State
 from innovate_news.errors import ExitCode
 from innovate_news.output import write_text
-from innovate_news.settings import Settings
-from innovate_news.store.ledger import Ledger
 
 list_option = click.option(
     "--subscribers",
@@ -29,22 +21,9 @@ list_option = click.option(
     help="Subscriber CSV (default: [email] subscribers).",
 )
 
-
-@contextlib.contextmanager
-def _stores(settings: Settings, csv_path: Path | None) -> Iterator[privacy.Stores]:
-    path = csv_path or settings.root / settings.email["subscribers"]
-    keys = lifecycle.keyring(settings)
-    if keys.notice:
-        click.echo(keys.notice, err=True)
-    with Ledger.open(settings) as ledger, Signups.open(settings) as signups:
-        listfile = ListFile(path, settings.folder("state") / "locks")
-        yield privacy.Stores(settings, keys, listfile, ledger, signups)
-
-
-def _address(value: str) -> str:
-    if why := check_address(value):
-        raise click.BadParameter(f"{value!r}: {why}", param_hint="EMAIL")
-    return normalise(value)
+email_argument = click.argument(
+    "address", metavar="EMAIL", callback=lambda _ctx, _param, value: _address(value)
+)
 
 
 @click.command()
@@ -53,26 +32,13 @@ def _address(value: str) -> str:
 @click.pass_obj
 def serve(state: State, host: str | None, port: int | None) -> None:
     """Run the list service: one-click unsubscribe, preferences, sign-up, bounce webhooks."""
-    from innovate_news.delivery import providers
-    from innovate_news.web import app as webapp
-    from innovate_news.web import server
-
-    settings = state.settings
-    table = settings["serve"]
-    service = lifecycle.ListService.open(settings, providers.mailer(settings))
-    if service.keyring.notice:
-        click.echo(service.keyring.notice, err=True)
-    try:
-        server.serve(
-            webapp.create_app(settings, service),
-            host or table["host"],
-            table["port"] if port is None else port,
-            table["threads"],
-            table["trusted_proxy"],
-            ready=lambda url: click.echo(f"Serving the list service on {url} (Ctrl-C to stop)."),
-        )
-    finally:
-        service.close()
+    api.serve(
+        state.settings,
+        host=host,
+        port=port,
+        ready=lambda url: click.echo(f"Serving the list service on {url} (Ctrl-C to stop)."),
+        notify=_warn,
+    )
 
 
 @click.command("import")
@@ -89,21 +55,14 @@ def import_(
     Nobody suppressed, erased, unsubscribed or bounced is resubscribed; unsubscribed and
     cleaned people in a Mailchimp export become suppressions.
     """
-    with _stores(state.settings, csv_path) as stores:
-        for path in files:
-            _, problems = imports.read_source(path)
-            for problem in problems:
-                click.echo(str(problem), err=True)
-            if problems and not skip_invalid:
-                click.echo(
-                    f"{len(problems)} invalid row(s) in {path}: fix them, or pass --skip-invalid "
-                    "to import the others.",
-                    err=True,
-                )
-                raise click.exceptions.Exit(ExitCode.ERROR)
-        report = imports.import_files(
-            stores.listfile, stores.ledger, stores.keyring, files, dry_run
-        )
+    report = api.import_subscribers(
+        state.settings,
+        files,
+        subscribers=csv_path,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        notify=_warn,
+    )
     click.echo(("Dry run: would have " if dry_run else "Imported: ") + report.line())
 
 
@@ -114,11 +73,10 @@ def import_(
 @click.pass_obj
 def export(state: State, csv_path: Path | None, out: Path | None, subscribed_only: bool) -> None:
     """Write the list for a spreadsheet: RFC 4180, formulas neutralised, suppressions applied."""
-    with _stores(state.settings, csv_path) as stores:
-        buffer = io.StringIO(newline="")
-        count = roster.export(
-            stores.listfile, stores.ledger, stores.keyring, buffer, subscribed_only
-        )
+    buffer = io.StringIO(newline="")
+    count = api.export_subscribers(
+        state.settings, buffer, subscribers=csv_path, subscribed_only=subscribed_only
+    )
     if out is None:
         click.echo(buffer.getvalue().encode("utf-8"), nl=False)  # bytes: CRLF kept as is
         return
@@ -127,14 +85,11 @@ def export(state: State, csv_path: Path | None, out: Path | None, subscribed_onl
 
 
 @click.command()
-@click.argument("email")
+@email_argument
 @click.pass_obj
-def unsubscribe(state: State, email: str) -> None:
+def unsubscribe(state: State, address: str) -> None:
     """Unsubscribe EMAIL at once (a suppression in the ledger, which wins over the CSV)."""
-    address = _address(email)
-    with Ledger.open(state.settings) as ledger:
-        added = ledger.suppress(address, "unsubscribed", "command line")
-    if not added:
+    if not api.unsubscribe(state.settings, address):
         click.echo(f"{address} was already suppressed.")
         return
     click.echo(
@@ -143,20 +98,18 @@ def unsubscribe(state: State, email: str) -> None:
 
 
 @click.command()
-@click.argument("email")
+@email_argument
 @list_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def erase(state: State, email: str, csv_path: Path | None, yes: bool) -> None:
+def erase(state: State, address: str, csv_path: Path | None, yes: bool) -> None:
     """Erase EMAIL: from the list, sign-ups and outbox; a keyed hash replaces it in the ledger."""
-    address = _address(email)
     if not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("not asking on a non-interactive input; add --yes to erase")
         if not click.confirm(f"Erase everything held about {address}? This cannot be undone"):
             raise click.exceptions.Exit(ExitCode.ERROR)
-    with _stores(state.settings, csv_path) as stores:
-        done = privacy.erase(stores, address)
+    done = api.erase(state.settings, address, subscribers=csv_path)
     click.echo(
         f"Erased {address}: {done.list_rows} list row(s), {done.signups} sign-up(s), "
         f"{done.ledger_rows} ledger row(s) pseudonymised, {done.outbox_files} outbox file(s). "
@@ -165,14 +118,12 @@ def erase(state: State, email: str, csv_path: Path | None, yes: bool) -> None:
 
 
 @click.command()
-@click.argument("email")
+@email_argument
 @list_option
 @click.pass_obj
-def show(state: State, email: str, csv_path: Path | None) -> None:
+def show(state: State, address: str, csv_path: Path | None) -> None:
     """Print everything held about EMAIL as JSON (the answer to a subject access request)."""
-    address = _address(email)
-    with _stores(state.settings, csv_path) as stores:
-        report = privacy.subject_access(stores, address, dt.datetime.now(dt.UTC))
+    report = api.subject_access(state.settings, address, subscribers=csv_path)
     click.echo(json.dumps(report, indent=2, ensure_ascii=False))
 
 
@@ -181,10 +132,21 @@ def show(state: State, email: str, csv_path: Path | None) -> None:
 @click.pass_obj
 def sync(state: State, csv_path: Path | None) -> None:
     """Rewrite the CSV's status column from the ledger's suppressions, atomically."""
-    with _stores(state.settings, csv_path) as stores:
-        changed = roster.sync(stores.listfile, stores.ledger, stores.keyring)
-        path = stores.listfile.path
+    path, changed = api.sync_list(state.settings, subscribers=csv_path)
     click.echo(f"{path}: {changed} row(s) updated from the suppressions.")
+
+
+def _address(value: str) -> str:
+    """EMAIL normalised; a malformed one is a usage error, like any bad argument."""
+    from innovate_news.audience.subscribers import check_address, normalise
+
+    if why := check_address(value):
+        raise click.BadParameter(f"{value!r}: {why}", param_hint="EMAIL")
+    return normalise(value)
+
+
+def _warn(message: str) -> None:
+    click.echo(message, err=True)
 
 
 SUBSCRIBER_COMMANDS = (import_, export, unsubscribe, erase, show, sync)

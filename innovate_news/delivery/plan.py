@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import html
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from innovate_news.audience.eligibility import Suppressions, excluded
 from innovate_news.audience.subscribers import ALL_TOPICS, Subscriber, SubscriberList
 from innovate_news.audience.tokens import Keyring
-from innovate_news.email.newsletter import TEST_PREFIX, Newsletter, Recipient, Variant
+from innovate_news.email.newsletter import Newsletter, Recipient
 from innovate_news.errors import Problem
-from innovate_news.mail import Message, MessageTemplate
+from innovate_news.mail import Message
 from innovate_news.store.ledger import Ledger
 
 
@@ -177,59 +175,18 @@ def plan(
     )
 
 
-class Copy:
-    """One subscriber's copy of a newsletter variant; the MIME bytes are built only if read.
-
-    API providers that personalise on their side need only the fields and the template, so a
-    500-message batch never holds 500 encoded messages.
-    """
-
-    __slots__ = ("_keyring", "_recipient", "_test", "_variant", "fields", "template")
-
-    def __init__(
-        self,
-        recipient: Recipient,
-        variant: Variant,
-        keyring: Keyring,
-        template: MessageTemplate,
-        test: bool,
-    ):
-        self._recipient = recipient
-        self._variant = variant
-        self._keyring = keyring
-        self._test = test
-        self.template: MessageTemplate | None = template
-        fields = variant.fields_for(recipient, keyring, test)
-        for name in variant.placeholders:
-            fields[f"html_{name}"] = html.escape(fields[name])
-        self.fields: Mapping[str, str] = fields
-
-    @property
-    def address(self) -> str:
-        return self._recipient.address
-
-    @property
-    def message_id(self) -> str:
-        return self.fields["message_id"]
-
-    @property
-    def data(self) -> bytes:
-        return self._variant.personalise(self._recipient, self._keyring, self._test).data
-
-
 class NewsletterComposer:
     """The email module's Newsletter behind the Composer seam."""
 
     def __init__(self, newsletter: Newsletter, keyring: Keyring):
         self.newsletter = newsletter
         self.keyring = keyring
-        self._templates: dict[tuple[str, bool], MessageTemplate] = {}
 
     def variant_key(self, topics: frozenset[str]) -> str | None:
         variant = self.newsletter.variant_for(topics)
         return None if variant is None else variant.key
 
-    def compose(self, subscriber: Subscriber, test: bool = False) -> Copy:
+    def compose(self, subscriber: Subscriber, test: bool = False) -> Message:
         variant = self.newsletter.variant_for(subscriber.topics)
         if variant is None:
             # A --to test send of an issue with nothing for these topics: send every section.
@@ -238,31 +195,4 @@ class NewsletterComposer:
         recipient = Recipient(
             subscriber.normalised, subscriber.name, subscriber.topics, subscriber.row or None
         )
-        return Copy(recipient, variant, self.keyring, self._template(variant, test), test)
-
-    def _template(self, variant: Variant, test: bool) -> MessageTemplate:
-        key = (variant.key, test)
-        if key not in self._templates:
-            self._templates[key] = template_of(variant, test)
-        return self._templates[key]
-
-
-def template_of(variant: Variant, test: bool) -> MessageTemplate:
-    """A variant with `{{field}}` placeholders (`{{html_field}}` in the HTML, pre-escaped)."""
-    html_part, text_part = variant.html, variant.text
-    for name, token in variant.placeholders.items():
-        html_part = html_part.replace(token, f"{{{{html_{name}}}}}")
-        text_part = text_part.replace(token, f"{{{{{name}}}}}")
-    envelope = variant.envelope
-    headers = [(k, v) for k, v in envelope.headers(variant.subject) if k != "From"]
-    headers += [(k, v) for k, v in envelope.list_headers(variant.subject) if k != "Subject"]
-    headers.append(("List-Unsubscribe", f"<{{{{unsubscribe_url}}}}>, {envelope.mailto()}"))
-    headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    return MessageTemplate(
-        key=f"{variant.key}{'+test' if test else ''}",
-        sender=envelope.sender,
-        subject=(TEST_PREFIX if test else "") + variant.subject,
-        text=text_part,
-        html=html_part,
-        headers=tuple(headers),
-    )
+        return variant.personalise(recipient, self.keyring, test)

@@ -19,6 +19,7 @@ from innovate_news.email.envelope import (
 )
 from innovate_news.email.envelope import Envelope, templates
 from innovate_news.errors import RenderError, SubscriberError
+from innovate_news.mail import Message, MessageTemplate
 from innovate_news.settings import Settings
 
 FIELDS = ("greeting", "name", "address", "unsubscribe_url", "preferences_url")
@@ -36,18 +37,6 @@ class Recipient:
 
     def where(self) -> str:
         return f"row {self.row}" if self.row is not None else self.address
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One recipient's complete message (RFC 5322, CRLF) and the values filled into it."""
-
-    address: str
-    message_id: str
-    data: bytes
-    variant: str  # the variant's key: which topic selection this copy is
-    fields: Mapping[str, str]  # name, greeting, address, unsubscribe_url, preferences_url, ...
-    template: Variant | None = field(default=None, repr=False, compare=False)
 
 
 def _link(base: str, token: str) -> str:
@@ -112,7 +101,7 @@ class Variant:
             "message_id": env.message_id(address, test),
         }
 
-    def personalise(self, recipient: Recipient, keyring: Keyring, test: bool = False) -> Outgoing:
+    def personalise(self, recipient: Recipient, keyring: Keyring, test: bool = False) -> Message:
         """This recipient's copy: values encoded and dropped into the prepared MIME bytes."""
         fields = self.fields_for(recipient, keyring, test)
         template = self._templates[1 if test else 0]
@@ -125,8 +114,38 @@ class Variant:
             values["text:" + name] = mime.qp_value(fields[name])
         for name in self._slots[1]:
             values["html:" + name] = mime.qp_value(html.escape(fields[name]))
-        return Outgoing(
-            recipient.address, fields["message_id"], template.fill(values), self.key, fields, self
+        for name in self.placeholders:
+            fields[f"html_{name}"] = html.escape(fields[name])
+        return Message(
+            recipient.address,
+            fields["message_id"],
+            template.fill(values),
+            fields,
+            self._message_templates[1 if test else 0],
+        )
+
+    @functools.cached_property
+    def _message_templates(self) -> tuple[MessageTemplate, MessageTemplate]:
+        return self._message_template(False), self._message_template(True)
+
+    def _message_template(self, test: bool) -> MessageTemplate:
+        """This variant with `{{field}}` placeholders (`{{html_field}}` in the HTML, escaped)."""
+        html_part, text_part = self.html, self.text
+        for name, token in self.placeholders.items():
+            html_part = html_part.replace(token, f"{{{{html_{name}}}}}")
+            text_part = text_part.replace(token, f"{{{{{name}}}}}")
+        envelope = self.envelope
+        headers = [(k, v) for k, v in envelope.headers(self.subject) if k != "From"]
+        headers += [(k, v) for k, v in envelope.list_headers(self.subject) if k != "Subject"]
+        headers.append(("List-Unsubscribe", f"<{{{{unsubscribe_url}}}}>, {envelope.mailto()}"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        return MessageTemplate(
+            key=f"{self.key}{'+test' if test else ''}",
+            sender=envelope.sender,
+            subject=(TEST_PREFIX if test else "") + self.subject,
+            text=text_part,
+            html=html_part,
+            headers=tuple(headers),
         )
 
 
@@ -191,7 +210,7 @@ class Newsletter:
             out[variant.key] = variant
         return list(out.values())
 
-    def messages(self, recipients: Iterable[Recipient], test: bool = False) -> Iterator[Outgoing]:
+    def messages(self, recipients: Iterable[Recipient], test: bool = False) -> Iterator[Message]:
         """Each recipient's copy, lazily (100,000 of them never sit in memory at once)."""
         for recipient in recipients:
             variant = self.variant_for(recipient.topics)

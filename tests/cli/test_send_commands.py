@@ -19,7 +19,7 @@ from click.testing import Result
 
 from innovate_news.store.ledger import Ledger
 from tests.support import REPO
-from tests.support.faults import CRASH_EXIT, crash_command
+from tests.support.crashes import CRASH_EXIT, send_command
 from tests.support.servers import (
     PASSWORD,
     POSTMARK_TOKEN,
@@ -324,8 +324,8 @@ def test_killed_after_50_accepted_leaves_50_unknown_and_a_rerun_sends_51_to_100(
         smtp_settings(project, port)
         config = project / "innovate-news.toml"
         crashed = subprocess.Popen(
-            crash_command(str(config), ISSUE, "smtp", str(hundred), 50, AT),
-            cwd=REPO,  # where `tests.support.faults` is importable
+            send_command(str(config), ISSUE, "smtp", str(hundred), 50, AT),
+            cwd=REPO,  # where `tests.support.crashes` is importable
             env={**os.environ, **ENV},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

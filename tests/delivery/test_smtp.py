@@ -18,7 +18,7 @@ from innovate_news.delivery.providers.base import Limits
 from innovate_news.delivery.providers.pacing import RateLimiter
 from innovate_news.delivery.providers.smtp import SmtpConfig, SmtpProvider, is_loopback
 from innovate_news.errors import AuthError, SendError
-from innovate_news.mail import PreparedMessage
+from innovate_news.mail import Message
 from innovate_news.store.ledger import Ledger
 from tests.support.servers import (
     ISSUE,
@@ -322,7 +322,7 @@ def test_provider_receipts_for_a_batch_of_prepared_messages() -> None:
     with smtp_server(handler) as port:
         provider = make_provider(port)
         data = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: hi\r\n\r\n.leading dot\r\n"
-        receipts = provider.send([PreparedMessage("b@example.org", "<x@example.org>", data)])
+        receipts = provider.send([Message("b@example.org", "<x@example.org>", data)])
         provider.close()
     assert receipts[0].status == "sent" and "queued as" in receipts[0].provider_id
     assert b"\r\n.leading dot" in handler.messages[0][1]  # dot-stuffing undone by the server

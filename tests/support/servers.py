@@ -421,7 +421,7 @@ class SimpleComposer:
         from email.headerregistry import Address
         from email.message import EmailMessage
 
-        from innovate_news.mail import PreparedMessage
+        from innovate_news.mail import Message
 
         key = self.variant_key(subscriber.topics) or "all"
         address = subscriber.normalised
@@ -444,7 +444,7 @@ class SimpleComposer:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(f"Hello {subscriber.name},\nthe {key} issue.\n")
         message.add_alternative(f"<p>Hello {fields['html_name']}</p>", subtype="html")
-        return PreparedMessage(address, message_id, message.as_bytes(), fields, self.templates[key])
+        return Message(address, message_id, message.as_bytes(), fields, self.templates[key])
 
 
 def write_list(folder: Path, count: int, topics: Callable[[int], str] = lambda i: "") -> Path:

@@ -16,7 +16,7 @@ from innovate_news.audience import subscribers
 from innovate_news.audience.lifecycle import Mailer
 from innovate_news.audience.signups import Signups
 from innovate_news.delivery.providers.memory import MemoryProvider
-from innovate_news.mail import PreparedMessage, Receipt
+from innovate_news.mail import Message, Receipt
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
@@ -52,7 +52,7 @@ def suppressed(settings: Settings) -> set[str]:
 
 
 def memory_mailer(memory: MemoryProvider) -> Mailer:
-    def send(message: PreparedMessage) -> Receipt:
+    def send(message: Message) -> Receipt:
         return memory.send([message])[0]
 
     return send

@@ -10,7 +10,7 @@ from pathlib import Path
 from innovate_news.delivery.providers.base import Limits, Provider
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import SettingsError
-from innovate_news.mail import Message, MessageTemplate, PreparedMessage, Receipt
+from innovate_news.mail import Message, MessageTemplate, Receipt
 from innovate_news.settings import Settings
 
 NAMES = ("outbox", "smtp", "postmark", "mailgun", "sendgrid")
@@ -26,7 +26,6 @@ __all__ = [
     "MemoryProvider",
     "Message",
     "MessageTemplate",
-    "PreparedMessage",
     "Provider",
     "Receipt",
     "create",
@@ -130,13 +129,13 @@ def _api(settings: Settings, name: str, environ: Mapping[str, str]) -> Provider:
     return SendGridProvider(client, limits)
 
 
-def mailer(settings: Settings) -> Callable[[PreparedMessage], Receipt]:
+def mailer(settings: Settings) -> Callable[[Message], Receipt]:
     """Sends one-off mail (sign-up confirmations) through the configured provider, one
     connection per message; bad settings fail here, at start, not at the first sign-up."""
     name = settings.email["provider"]
     create(settings, name, "confirmations").close()
 
-    def send(message: PreparedMessage) -> Receipt:
+    def send(message: Message) -> Receipt:
         provider = create(settings, name, "confirmations")
         try:
             provider.open()

@@ -1,9 +1,4 @@
-"""The library's face: what the command line, a scheduler or a script calls.
-
-Each function takes loaded settings and returns a result; none prints, prompts or exits.
-Heavy parts (the site builder, the email renderer, the providers) are imported by the
-function that needs them, so importing this module costs almost nothing.
-"""
+"""Publishing: settings, the site build, checks, previews, sends and their status."""
 
 from __future__ import annotations
 
@@ -13,10 +8,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from innovate_news.api.subscribers import Notify, list_path
 from innovate_news.errors import Problem, SubscriberError
 
 if TYPE_CHECKING:
-    from innovate_news.audience.eligibility import Suppressions
     from innovate_news.audience.subscribers import Subscriber, SubscriberList
     from innovate_news.delivery.campaign import Confirm, Progress
     from innovate_news.delivery.providers.base import Provider
@@ -25,9 +20,6 @@ if TYPE_CHECKING:
     from innovate_news.mail import Receipt
     from innovate_news.settings import Settings
     from innovate_news.site.report import BuildReport
-    from innovate_news.store.backup import BackupReport, Parts, RestoreReport
-
-Notify = Callable[[str], None]  # receives notices and list warnings meant for the person sending
 
 
 def load_settings(config: Path | None = None) -> Settings:
@@ -103,7 +95,7 @@ def send(
 
     tell = notify or (lambda _: None)
     issue, name, keyring, composer = _prepare(settings, issue_ref, provider, dry_run, now, tell)
-    listing = _read_list(_list_path(settings, subscribers), skip_invalid, tell)
+    listing = _read_list(list_path(settings, subscribers), skip_invalid, tell)
     options = Options(name, limit, resend_unknown, include_new, keyring=keyring)
     with Ledger.open(settings) as ledger:
         if dry_run:
@@ -140,7 +132,7 @@ def send_test(
 
     tell = notify or (lambda _: None)
     issue, name, _, composer = _prepare(settings, issue_ref, provider, dry_run, now, tell)
-    people = test_recipients(_list_path(settings, subscribers), addresses)
+    people = test_recipients(list_path(settings, subscribers), addresses)
     if dry_run:
         for person in people:
             composer.compose(person, test=True)
@@ -178,26 +170,6 @@ def status(settings: Settings, issue_ref: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def suppressions(settings: Settings) -> Suppressions:
-    """Who must never be sent mail: the ledger's suppressions, erased people included."""
-    from innovate_news.audience import tokens
-    from innovate_news.audience.eligibility import Suppressions
-    from innovate_news.store.ledger import Ledger
-
-    keyring = tokens.keyring(settings, allow_generated=True)
-    with Ledger.open(settings) as ledger:
-        return Suppressions(ledger.suppressed(), keyring)
-
-
-def eligible(settings: Settings, listing: SubscriberList) -> list[Subscriber]:
-    """The people on `listing` who may be sent an issue: subscribed, not suppressed, not erased
-    (the rule `send` plans by)."""
-    from innovate_news.audience.eligibility import excluded
-
-    held = suppressions(settings)
-    return [s for s in listing.subscribers if excluded(s, held) is None]
-
-
 def test_recipients(path: Path, addresses: Sequence[str]) -> list[Subscriber]:
     """The test addresses, with the name and topics the list has for each, if any."""
     from innovate_news.audience import subscribers as subscriber_list
@@ -215,45 +187,6 @@ def test_recipients(path: Path, addresses: Sequence[str]) -> list[Subscriber]:
                        found.topics if found else ALL_TOPICS, "", "", 0)
         )  # fmt: skip
     return people
-
-
-def clear_cache(settings: Settings) -> Path:
-    """Remove the build cache (disposable: the next build renders every post again) and
-    nothing else; returns the folder removed."""
-    from innovate_news.site import cache
-
-    return cache.clear(settings)
-
-
-def backup_state(settings: Settings, path: Path) -> BackupReport:
-    """Write the durable state (ledger, sign-ups, generated secret) to one owner-only archive.
-
-    Safe while a send or the list service is writing: each database is copied at its last
-    committed state. A part the state folder lacks is left out (the report names it).
-    """
-    from innovate_news.store import backup
-
-    return backup.backup(settings.folder("state"), _state_parts(), path)
-
-
-def restore_state(settings: Settings, path: Path) -> RestoreReport:
-    """Put the durable state in a backup archive back; refused while any send holds its lock.
-
-    The archive is checked whole before anything is written; each database is written into the
-    live file in one step, so a running list service sees the restored state at once.
-    """
-    from innovate_news.store import backup
-
-    return backup.restore(settings.folder("state"), _state_parts(), path)
-
-
-def _state_parts() -> Parts:
-    from innovate_news.audience import signups, tokens
-    from innovate_news.store import backup, ledger
-
-    return backup.Parts(
-        databases=(ledger.FILE_NAME, signups.FILE_NAME), files=(tokens.GENERATED_FILE,)
-    )
 
 
 def _prepare(
@@ -280,10 +213,6 @@ def _prepare(
         tell(keyring.notice)
     letter = newsletter.prepare(settings, issue, keyring, now or dt.datetime.now(dt.UTC))
     return issue, name, keyring, NewsletterComposer(letter, keyring)
-
-
-def _list_path(settings: Settings, path: Path | None) -> Path:
-    return path or settings.root / settings.email["subscribers"]
 
 
 def _read_list(path: Path, skip_invalid: bool, tell: Notify) -> SubscriberList:

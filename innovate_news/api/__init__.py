@@ -1,0 +1,63 @@
+"""The library's face: what the command line, a scheduler or a script calls.
+
+Each function takes loaded settings and returns a result; none prints, prompts or exits.
+Heavy parts (the site builder, the email renderer, the providers) are imported by the
+function that needs them, so importing this package costs almost nothing.
+
+- `publishing`: load_settings, build, check, preview, send, send_test, status;
+- `subscribers`: eligible, suppressions, open_list, import_subscribers, export_subscribers,
+  unsubscribe, erase, subject_access, sync_list, serve;
+- `state`: clear_cache, backup_state, restore_state.
+"""
+
+from innovate_news.api.publishing import (
+    build,
+    check,
+    load_settings,
+    preview,
+    send,
+    send_test,
+    status,
+    test_recipients,
+)
+from innovate_news.api.state import backup_state, clear_cache, restore_state
+from innovate_news.api.subscribers import (
+    Notify,
+    eligible,
+    erase,
+    export_subscribers,
+    import_subscribers,
+    list_path,
+    open_list,
+    serve,
+    subject_access,
+    suppressions,
+    sync_list,
+    unsubscribe,
+)
+
+__all__ = [
+    "Notify",
+    "backup_state",
+    "build",
+    "check",
+    "clear_cache",
+    "eligible",
+    "erase",
+    "export_subscribers",
+    "import_subscribers",
+    "list_path",
+    "load_settings",
+    "open_list",
+    "preview",
+    "restore_state",
+    "send",
+    "send_test",
+    "serve",
+    "status",
+    "subject_access",
+    "suppressions",
+    "sync_list",
+    "test_recipients",
+    "unsubscribe",
+]
