@@ -39,6 +39,27 @@ def stage_folder(out: Path) -> Path:
     return out / ".innovate-news-building"
 
 
+def create(stage: Path | str, relative: str) -> int:
+    """A new file in the staging folder, open for writing. No temp file and rename: nothing
+    reads the staging folder until the build commits it, and a failed build discards it."""
+    path = f"{stage}/{relative}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def write(stage: Path | str, relative: str, data: bytes) -> None:
+    """Write one staged file (`relative` was checked by `Output.path`)."""
+    fd = create(stage, relative)
+    try:
+        output.write_all(fd, data, Path(stage, relative))
+    finally:
+        os.close(fd)
+
+
 class Output:
     """What the build writes, staged; `commit` puts it in place and removes what went away."""
 
@@ -79,6 +100,8 @@ class Output:
         # Until the renames are done, the manifest marks the files being moved as unknown.
         moving = {relative: [key, _UNKNOWN, _UNKNOWN] for relative, key in self.staged.items()}
         _save(self.manifest_path, {**self.previous, **moving})
+        if self._into_empty():
+            return 0
         for relative, key in self.staged.items():
             target = f"{self.out}/{relative}"
             try:
@@ -92,6 +115,22 @@ class Output:
         _save(self.manifest_path, self.current)
         self.abandon()
         return removed
+
+    def _into_empty(self) -> bool:
+        """A first build into an empty folder: one rename of the whole staging folder puts the
+        site in place, where moving its files one by one would cost a rename each."""
+        if self.previous or self.stage.parent != self.out.parent:
+            return False
+        with os.scandir(self.out) as entries:
+            if next(entries, None) is not None:
+                return False
+        for relative, key in self.staged.items():
+            info = os.stat(f"{self.stage}/{relative}")
+            self.current[relative] = [key, info.st_size, info.st_mtime_ns]
+        self.out.rmdir()
+        self.stage.rename(self.out)
+        _save(self.manifest_path, self.current)
+        return True
 
     def abandon(self) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from innovate_news import layout, output, templating
 from innovate_news.content.posts import KIND_TITLES, KINDS
 from innovate_news.settings import Settings
-from innovate_news.site import cache, calendar, feeds, keys
+from innovate_news.site import cache, calendar, feeds, keys, staging
 from innovate_news.site.cache import Location, Row
 from innovate_news.site.report import BuildReport
 from innovate_news.site.staging import Output
@@ -43,7 +44,7 @@ def write_pages(
         data = store.load_part(location, part)
         if part == "ics":
             data = calendar.document(frame, [data])
-        output.write_bytes(output.inside(out, relative), data)
+        staging.write(out, relative, data)
     store.close()
     return len(items)
 
@@ -56,13 +57,13 @@ def write_feed(out: Path, relative: str, frame: tuple[bytes, bytes], runs: list[
     """
     store = worker_cache()
     head, tail = frame
-    handle_path = output.inside(out, relative)
-    with output.atomic(handle_path) as handle:
-        handle.write(head)
-        handle.flush()
-        fd = handle.fileno()
+    fd = staging.create(out, relative)
+    try:
+        output.write_all(fd, head, out / relative)
         store.copy_runs(runs, fd)
-        output.write_all(fd, tail, handle_path)
+        output.write_all(fd, tail, out / relative)
+    finally:
+        os.close(fd)
     store.close()
     return 1
 
@@ -102,7 +103,8 @@ class SiteWriter:
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
         if self.unchanged(relative, key):
             return
-        output.write_bytes(self.output.path(relative, key), produce())
+        self.output.path(relative, key)
+        staging.write(self.output.stage, relative, produce())
         self.report.files_written += 1
 
     def write_bytes(self, relative: str, data: bytes) -> None:

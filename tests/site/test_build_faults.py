@@ -95,15 +95,16 @@ from innovate_news import api
 from tests.support import NOW
 
 stop_at, renames = int(sys.argv[2]), [0]
-real_replace = os.replace
 
-def replace(*args, **kwargs):
-    renames[0] += 1
-    if renames[0] == stop_at:
-        os._exit(9)
-    return real_replace(*args, **kwargs)
+def counted(real):
+    def rename(*args, **kwargs):
+        renames[0] += 1
+        if renames[0] == stop_at:
+            os._exit(9)
+        return real(*args, **kwargs)
+    return rename
 
-os.replace = replace
+os.replace, os.rename = counted(os.replace), counted(os.rename)  # Path.rename is os.rename
 api.build(api.load_settings(Path(sys.argv[1])), now=NOW, jobs=1)
 print(renames[0])
 """
@@ -141,6 +142,27 @@ def test_a_build_killed_at_any_stage_is_repaired_by_the_next(tmp_path: Path) -> 
     assert renames > 10
     for stop_at in sorted({1, 2, 3, renames // 2, renames - 2, renames - 1, renames}):
         changed_project(root)
+        killed = killed_build(root, stop_at)
+        assert killed.returncode == 9, killed.stderr
+        assert build(root) is None, f"the build after one killed at rename {stop_at} failed"
+        error, cold = cold_output(root, tmp_path)
+        assert error is None
+        found = differences(snapshot(root / "site"), cold)
+        assert not found, f"killed at rename {stop_at} of {renames}: {found}"
+        assert not list(root.glob(".site.building")), "the staging folder was left behind"
+
+
+@pytest.mark.slow
+def test_a_first_build_killed_at_any_stage_is_repaired_by_the_next(tmp_path: Path) -> None:
+    # A first build into an empty folder moves the whole staging folder in one rename.
+    root = tmp_path / "project"
+    new_project(root, initial_model())
+    finished = killed_build(root, 0)
+    assert finished.returncode == 0, finished.stderr
+    renames = int(finished.stdout)
+    for stop_at in range(1, renames + 1):
+        shutil.rmtree(root)
+        new_project(root, initial_model())
         killed = killed_build(root, stop_at)
         assert killed.returncode == 9, killed.stderr
         assert build(root) is None, f"the build after one killed at rename {stop_at} failed"
