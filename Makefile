@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test test-long lint typecheck pytest bench chromium clean
+.PHONY: demo test test-long lint workflows typecheck pytest bench chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,22 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# One world: `send` and `serve` (which answers the emails' unsubscribe and preferences links)
+# read the same people. A project with no list yet gets a copy of the example list as its
+# subscribers.csv; an existing subscribers.csv is never touched, and the demo sends to the
+# example list only.
 demo: $(STAMP)
+	@test -e subscribers.csv || { cp subscribers.example.csv subscribers.csv && \
+	  echo "Copied subscribers.example.csv to subscribers.csv (the list serve reads)."; }
 	$(BIN)/innovate-news build
 	$(BIN)/innovate-news preview latest
 	$(BIN)/innovate-news send latest --subscribers subscribers.example.csv --provider outbox --yes
 
-test: $(STAMP) chromium lint typecheck pytest
+test: $(STAMP) chromium lint workflows typecheck pytest
+
+# The CI workflows in .github/workflows/; actionlint comes with the dev dependencies, as a wheel.
+workflows: $(STAMP)
+	$(BIN)/actionlint
 
 lint: $(STAMP)
 	$(BIN)/ruff check innovate_news tests bench

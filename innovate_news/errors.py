@@ -5,20 +5,24 @@ InnovateNewsError
 │   ├── SettingsError      innovate-news.toml
 │   ├── ContentError       posts and newsletter issues
 │   ├── TemplateError      site or default templates
-│   └── SubscriberError    the subscriber CSV
+│   ├── SubscriberError    the subscriber CSV
+│   └── IssueChangedError  an issue edited after some of its copies went out
 ├── RenderError            a template or MJML failed while rendering
 ├── TokenError             a signed link token is malformed, tampered with or expired
 ├── RefusedError           the list service turns a web request away (with its status)
 ├── LedgerError            the send ledger (SQLite) or its lock
 │   └── IssueLockedError   another process is sending this issue
 ├── BackupError            a state backup could not be written, or an archive is refused
+├── ServeError             serve-site could not listen on its port
 └── SendError              a provider could not hand a message over
     ├── AuthError          credentials refused (abort the run)
-    └── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
+    ├── TransientError     retry later (4xx, 421, dropped connection, 429, 5xx)
+    └── QuotaError         the account's sending quota is spent: stop now, resume later
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +81,10 @@ class SubscriberError(ProblemsError):
     """The subscriber list has bad rows or a missing column."""
 
 
+class IssueChangedError(ProblemsError):
+    """An issue differs from the version its first copies went out in; nothing was sent."""
+
+
 class RenderError(InnovateNewsError):
     """Rendering failed (a template raised, or MJML did not compile)."""
 
@@ -109,6 +117,10 @@ class BackupError(InnovateNewsError):
     """A backup of the state folder could not be made, or an archive is not fit to restore."""
 
 
+class ServeError(InnovateNewsError):
+    """A local server could not start (its port is taken, or the address cannot be used)."""
+
+
 class SendError(InnovateNewsError):
     """A provider could not hand a message over."""
 
@@ -125,6 +137,16 @@ class TransientError(SendError):
         self.retry_after = retry_after
 
 
+class QuotaError(SendError):
+    """The relay says the account's quota (hourly, daily, credits) is spent, or it throttles
+    the sender: nothing more can go out now, and no recipient is at fault."""
+
+    def __init__(self, message: str, limit: str, resume_at: dt.datetime | None = None):
+        super().__init__(message)
+        self.limit = limit  # which quota, in words: "daily sending quota"
+        self.resume_at = resume_at  # when it should have freed, if the relay says or we know
+
+
 class ExitCode(enum.IntEnum):
     """What the command line's exit status means (scripts and schedulers rely on these)."""
 
@@ -132,4 +154,5 @@ class ExitCode(enum.IntEnum):
     ERROR = 1  # bad input, settings or state: nothing was sent
     USAGE = 2  # a bad option or argument (click's own code)
     FAILED_RECIPIENTS = 3  # the run finished, but some recipients failed, deferred or unknown
+    QUOTA = 4  # stopped by a sending quota or cap; the rest stay pending: rerun after the time
     INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT), everything handed over recorded

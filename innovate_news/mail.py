@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Status = Literal["sent", "failed", "deferred", "unknown"]
@@ -51,21 +51,48 @@ def mark(text: str, marker: Callable[[str], str]) -> str:
     return PLACEHOLDER.sub(lambda m: marker(m.group(1)), text)
 
 
-@dataclass(frozen=True)
 class Message:
     """One recipient's complete message: the RFC 5322 bytes (CRLF) and the fields that made them.
 
     `template` is the variant with `{{field}}` placeholders, for providers that personalise on
     their side; `fields` then holds each value, pre-escaped as `html_<name>` for the HTML part.
-    Every byte exists before a provider is handed the message, so a message that cannot be
-    built fails before the ledger marks anyone as being sent.
+    Whatever can fail (checking and encoding each value) is done before a provider is handed
+    the message, so a message that cannot be made fails before the ledger marks anyone as
+    being sent. Only the final assembly of the bytes may wait for `data` to be read (`make`):
+    an API provider that personalises on its side never needs them, and a 1,000-message batch
+    then holds 1,000 sets of fields, not 1,000 encoded messages.
     """
 
-    address: str
-    message_id: str
-    data: bytes
-    fields: Mapping[str, str] = field(default_factory=dict)
-    template: MessageTemplate | None = field(default=None, repr=False)
+    __slots__ = ("_data", "_make", "address", "fields", "message_id", "template")
+
+    def __init__(
+        self,
+        address: str,
+        message_id: str,
+        data: bytes | None = None,
+        fields: Mapping[str, str] | None = None,
+        template: MessageTemplate | None = None,
+        *,
+        make: Callable[[], bytes] | None = None,
+    ):
+        if (data is None) == (make is None):
+            raise ValueError("a Message needs its bytes or a way to make them, not both")
+        self.address = address
+        self.message_id = message_id
+        self.fields: Mapping[str, str] = fields or {}
+        self.template = template
+        self._data = data
+        self._make = make
+
+    @property
+    def data(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        assert self._make is not None
+        return self._make()
+
+    def __repr__(self) -> str:
+        return f"Message({self.address!r}, {self.message_id!r})"
 
 
 @dataclass(frozen=True)

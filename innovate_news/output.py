@@ -33,6 +33,26 @@ def inside(folder: Path, relative: str) -> Path:
 _COUNTER = itertools.count()
 
 
+def private_folder(folder: Path) -> None:
+    """Create `folder`, and any missing parents, owner-only (0700) whatever the umask.
+
+    For the state folder, which holds personal data and secrets; a folder that already
+    exists is left as its owner set it.
+    """
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made by another process just now: theirs is made the same way
+        path.chmod(0o700)  # mkdir's mode passes through the umask, chmod's does not
+
+
 def _open_temp(path: Path, private: bool) -> tuple[int, str]:
     """A new temp file beside `path`: a name no other process or thread can hold."""
     folder = os.path.dirname(path) or "."  # a bare file name is in the working folder
@@ -49,17 +69,24 @@ def _open_temp(path: Path, private: bool) -> tuple[int, str]:
 
 @contextlib.contextmanager
 def atomic(
-    path: Path, mode: str = "wb", durable: bool = False, private: bool = False
+    path: Path,
+    mode: str = "wb",
+    durable: bool = False,
+    private: bool = False,
+    permissions: int | None = None,
 ) -> Iterator[IO[bytes]]:
     """Write to a temp file beside `path` and rename it into place only if all went well.
 
     A crash leaves either the old file or the new one, never half of one. `durable` adds an
     fsync for files that must survive a power cut (lists, ledgers), not rebuildable output;
-    `private` keeps the file to its owner (secrets, personal data).
+    `private` keeps the file to its owner (secrets, personal data); `permissions` gives the
+    new file exactly these mode bits, whatever the umask (to keep a rewritten file's mode).
     """
-    fd, tmp = _open_temp(path, private)
+    fd, tmp = _open_temp(path, private or permissions is not None)  # empty until chmodded
     try:
         with os.fdopen(fd, mode) as handle:
+            if permissions is not None:
+                os.fchmod(handle.fileno(), permissions)
             yield handle
             if durable:
                 handle.flush()

@@ -12,6 +12,11 @@ SECRET_VARIABLES = (
     "INNOVATE_NEWS_POSTMARK_TOKEN",
     "INNOVATE_NEWS_MAILGUN_API_KEY",
     "INNOVATE_NEWS_SENDGRID_API_KEY",
+    # The list service's webhook secrets (web.webhooks.VARIABLES); SendGrid's is a public
+    # key, kept out of logs anyway as it names the account.
+    "INNOVATE_NEWS_POSTMARK_WEBHOOK_PASSWORD",
+    "INNOVATE_NEWS_MAILGUN_WEBHOOK_KEY",
+    "INNOVATE_NEWS_SENDGRID_WEBHOOK_PUBLIC_KEY",
 )
 
 

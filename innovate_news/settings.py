@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from innovate_news.errors import Problem, SettingsError
 from innovate_news.settings_schema import PROVIDERS as PROVIDERS
 from innovate_news.settings_schema import SCHEMA as SCHEMA
-from innovate_news.settings_schema import Key, _Bad
+from innovate_news.settings_schema import Key, _Bad, ascii_address, ascii_domain, ascii_url
 
 FILE_NAME = "innovate-news.toml"
 
@@ -193,6 +193,7 @@ def _check_email(
                 "[email] unsubscribe_mailto must be a bare address like unsubscribe@example.org",
             )
         )
+    problems.extend(_header_problems(email, text, path))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}", email["list_id"]):
         problems.append(
             Problem(
@@ -201,6 +202,48 @@ def _check_email(
                 "[email] list_id must look like a domain, e.g. news.example.org",
             )
         )
+
+
+def header_problems(settings: Settings) -> list[Problem]:
+    """The [email] values every message carries in its headers that cannot be encoded there.
+
+    `load` refuses them already; a sender checks again before building anything, so settings
+    made in code are held to the same rule as the file.
+    """
+    try:
+        text = settings.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return _header_problems(settings.email, text, settings.path)
+
+
+def _header_problems(email: Mapping[str, Any], text: str, path: Path) -> list[Problem]:
+    """ASCII only (an internationalised domain in its IDNA form): SMTP without SMTPUTF8 and
+    the List-Unsubscribe, Message-ID and From headers cannot carry anything else."""
+    from email.utils import parseaddr
+
+    checks: list[tuple[str, Callable[[str], object]]] = [
+        ("unsubscribe_url", ascii_url),
+        ("preferences_url", ascii_url),
+        ("from", lambda value: ascii_address(parseaddr(value)[1])),
+        ("reply_to", lambda value: ascii_address(parseaddr(value)[1])),
+        ("unsubscribe_mailto", ascii_address),
+        ("message_id_domain", _domain_only),
+    ]
+    problems = []
+    for key, check in checks:
+        value = email.get(key)
+        if not isinstance(value, str) or value.isascii():
+            continue
+        try:
+            check(value)
+        except _Bad as exc:
+            problems.append(Problem(path, _line_of(text, "email", key), f"[email] {key} {exc}"))
+    return problems
+
+
+def _domain_only(value: str) -> None:
+    raise _Bad(f"must be ASCII; write it as {ascii_domain(value)!r}")
 
 
 def _line_of(text: str, table: str | None, key: str | None) -> int | None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROVIDERS = ("outbox", "smtp", "postmark", "mailgun", "sendgrid")
@@ -39,6 +39,53 @@ def _url(value: Any) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _Bad(f"must be an absolute http(s) URL, not {text!r}")
     return text
+
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+_URL_SAFE = "/:@!$&'()*+,;=%?#[]~"  # kept as they are when a URL is percent-encoded
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as mail headers need it: ASCII, an internationalised one in its IDNA form."""
+    try:
+        encoded = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise _Bad(f"has a domain that is not a valid domain name: {domain!r}") from exc
+    if not _HOSTNAME.fullmatch(encoded):
+        raise _Bad(f"has a domain that is not a valid domain name: {domain!r}")
+    return encoded
+
+
+def ascii_url(value: Any) -> str:
+    """An absolute http(s) URL that mail headers and signed links can carry: ASCII only.
+
+    A non-ASCII one is refused, not rewritten, so the link people click is the one written in
+    settings; the message gives the ASCII form to paste (IDNA host, percent-encoded rest).
+    """
+    text = _url(value)
+    if text.isascii():
+        return text
+    parts = urlsplit(text)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.partition(":")
+    netloc = quote(userinfo, safe=_URL_SAFE) + at + ascii_domain(host) + colon + port
+    rest = [quote(part, safe=_URL_SAFE) for part in (parts.path, parts.query, parts.fragment)]
+    fixed = urlunsplit((parts.scheme, netloc, *rest))
+    raise _Bad(f"must be ASCII, as mail headers need; write it as {fixed!r}")
+
+
+def ascii_address(address: str) -> None:
+    """Refuse an address that mail headers and SMTP's MAIL FROM cannot carry as it is."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise _Bad(
+            f"{address!r}: the part before @ must be ASCII (such mailboxes need SMTPUTF8, "
+            "which innovate-news does not use)"
+        )
+    if not domain.isascii():
+        fixed = f"{local}@{ascii_domain(domain)}"
+        raise _Bad(f"{address!r}: write the domain in its ASCII form: {fixed}")
 
 
 def _base_url(value: Any) -> str:
@@ -144,9 +191,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "list_id": Key(_nonempty, required=True),
         "provider": Key(_choice(*PROVIDERS), "outbox"),
         "subscribers": Key(_nonempty, "subscribers.csv"),
-        "unsubscribe_url": Key(_url, required=True),
+        "unsubscribe_url": Key(ascii_url, required=True),
         "unsubscribe_mailto": Key(_nonempty, required=True),
-        "preferences_url": Key(_url),
+        "preferences_url": Key(ascii_url),
         "footer": Key(_lines, ()),
         "postal_address": Key(_str, ""),
         "logo_url": Key(_url),
@@ -169,6 +216,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "concurrency": Key(_int(1, 64), 4),
         "rate": Key(_number(0.01, 100_000), 10.0),
         "daily_cap": Key(_int(1, 100_000_000)),
+        "hourly_cap": Key(_int(1, 100_000_000)),
         "max_per_connection": Key(_int(1, 1_000_000), 100),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),
@@ -180,6 +228,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "providers.postmark": {
         "base_url": Key(_url, "https://api.postmarkapp.com"),
         "message_stream": Key(_nonempty, "broadcast"),
+        "transactional_stream": Key(_nonempty, "outbound"),  # sign-up confirmations
         "batch_size": Key(_int(1, 500), 500),
         "timeout": Key(_number(0.1, 600), 30.0),
         "max_attempts": Key(_int(1, 20), 4),

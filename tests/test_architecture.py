@@ -34,6 +34,7 @@ HOMES = {
     "dkim": "innovate_news.delivery.dkim",
     "requests": "innovate_news.delivery.providers.http",
     "smtplib": "innovate_news.delivery.providers.smtp",
+    "watchfiles": "innovate_news.site.watch",
 }
 
 

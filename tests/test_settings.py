@@ -154,7 +154,7 @@ def test_cli_reports_a_bad_setting_and_writes_nothing(
     for command in (["check"], ["build", "--now", "2026-11-25"]):
         result = run(*command)
         assert result.exit_code == 1
-        assert f"{path}:{line_of(path, 'feed_items')}: [site] feed_items" in result.stderr
+        assert f"{path.name}:{line_of(path, 'feed_items')}: [site] feed_items" in result.stderr
         assert "Traceback" not in result.output
     assert not (project / "site").exists()
     assert not (project / ".innovate-news").exists()

@@ -4,7 +4,8 @@ Each function takes loaded settings and returns a result; none prints, prompts o
 Heavy parts (the site builder, the email renderer, the providers) are imported by the
 function that needs them, so importing this package costs almost nothing.
 
-- `publishing`: load_settings, build, check, preview, send, send_test, status;
+- `publishing`: load_settings, build, check, preview, open_preview, serve_site, send,
+  send_test, status;
 - `subscribers`: eligible, suppressions, open_list, import_subscribers, export_subscribers,
   unsubscribe, erase, subject_access, sync_list, serve;
 - `state`: clear_cache, backup_state, restore_state.
@@ -14,9 +15,11 @@ from innovate_news.api.publishing import (
     build,
     check,
     load_settings,
+    open_preview,
     preview,
     send,
     send_test,
+    serve_site,
     status,
     test_recipients,
 )
@@ -49,11 +52,13 @@ __all__ = [
     "list_path",
     "load_settings",
     "open_list",
+    "open_preview",
     "preview",
     "restore_state",
     "send",
     "send_test",
     "serve",
+    "serve_site",
     "status",
     "subject_access",
     "suppressions",

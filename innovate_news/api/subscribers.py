@@ -163,6 +163,7 @@ def serve(
     from innovate_news.web import app as webapp
     from innovate_news.web import server
 
+    _require_list(settings)
     table = settings["serve"]
     service = lifecycle.ListService.open(settings, providers.mailer(settings))
     if service.keyring.notice:
@@ -178,6 +179,23 @@ def serve(
         )
     finally:
         service.close()
+
+
+def _require_list(settings: Settings) -> None:
+    """Refuse to serve without the list file: every subscriber who followed a link would be told
+    they are not on the list, and each confirmed sign-up would start a new list of one."""
+    path = list_path(settings)
+    if path.is_file():
+        return
+    example = settings.root / "subscribers.example.csv"
+    shown = path.relative_to(settings.root) if path.is_relative_to(settings.root) else path
+    hint = f"cp {example.name} {shown} to try it out, or " if example.is_file() else ""
+    raise SubscriberError(
+        [Problem(path, None, "the subscriber list is missing, and `serve` answers for it; "
+                 f"create it ({hint}start an empty list with the header line "
+                 "email,name,status,topics,consent_at,consent_source), or point "
+                 f"[email] subscribers in {settings.path.name} at the real one")]
+    )  # fmt: skip
 
 
 def _address(value: str) -> str:

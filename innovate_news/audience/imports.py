@@ -15,7 +15,7 @@ from pathlib import Path
 
 from innovate_news.audience.listfile import ListFile, Row, Table
 from innovate_news.audience.privacy import erased
-from innovate_news.audience.subscribers import STATUSES, check_address, normalise
+from innovate_news.audience.subscribers import STATUSES, check_address, normalise, tidy
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content.posts import KINDS
 from innovate_news.errors import Problem, SubscriberError
@@ -23,6 +23,7 @@ from innovate_news.store.ledger import Ledger
 
 MAILCHIMP_EMAIL = "email address"
 MAILCHIMP_TIMES = ("confirm_time", "optin_time")  # when consent was given, best first
+NAMED = 20  # rows without consent evidence named in the report; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,26 @@ class Report:
     suppressed: int = 0  # unsubscribed or cleaned in the source: now suppressions
     duplicates: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Subscribed rows the list now holds with no evidence of consent (no consent time: a
+    # Mailchimp CONFIRM_TIME/OPTIN_TIME, or a plain CSV's consent_at), as "file:line address".
+    no_consent: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return (
+        text = (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.kept_out} kept out (suppressed or unsubscribed), {self.suppressed} "
             f"suppressed from the source, {self.duplicates} duplicate(s), "
             f"{len(self.problems)} invalid row(s)."
         )
+        if self.no_consent:
+            shown = ", ".join(self.no_consent[:NAMED])
+            more = len(self.no_consent) - NAMED
+            text += (
+                f" Warning: {len(self.no_consent)} row(s) without consent evidence (no "
+                f"consent time): {shown}{f' and {more} more' if more > 0 else ''}; find "
+                "when and how they agreed before mailing them."
+            )
+        return text
 
 
 def read_source(path: Path) -> tuple[list[Incoming], list[Problem]]:
@@ -157,7 +170,7 @@ def _checked(person: Incoming) -> Incoming | str:
     unknown = {t.strip() for t in person.topics.split(";") if t.strip()} - set(KINDS)
     if unknown:
         return f"unknown topic(s) {', '.join(sorted(unknown))}; use some of: {';'.join(KINDS)}"
-    return replace(person, address=normalise(person.address))
+    return replace(person, address=tidy(person.address))  # kept as written, for sending
 
 
 def merge(
@@ -172,7 +185,7 @@ def merge(
     seen: set[str] = set()
     to_suppress = []
     for person in people:
-        key = person.address.lower()  # one person, whatever the case of their address
+        key = normalise(person.address)  # one person, whatever the case of their address
         if key in seen:
             report.duplicates += 1
             continue
@@ -192,12 +205,20 @@ def merge(
             where[key] = len(rows)
             rows.append(table.make(_values(person)))
             report.added += 1
+            _flag_consent(table, rows[-1], person, report)
         else:
             before = rows[number]
             rows[number] = _filled(table, before, person)
             report.updated += rows[number] is not before
             report.unchanged += rows[number] is before
+            _flag_consent(table, rows[number], person, report)
     return table.replace_rows(rows), to_suppress
+
+
+def _flag_consent(table: Table, row: Row, person: Incoming, report: Report) -> None:
+    """Note a subscribed row the import leaves with no consent time."""
+    if _status(table, row) == "subscribed" and not table.get(row, "consent_at").strip():
+        report.no_consent.append(f"{person.where} {person.address}")
 
 
 def _status(table: Table, row: Row) -> str:

@@ -15,7 +15,7 @@ from innovate_news.audience import confirmation, tokens
 from innovate_news.audience.listfile import Editor, ListFile, Row, Table
 from innovate_news.audience.privacy import Stores, pseudonyms
 from innovate_news.audience.signups import LIFETIME, Signup, Signups
-from innovate_news.audience.subscribers import check_address, normalise
+from innovate_news.audience.subscribers import check_address, normalise, tidy
 from innovate_news.content.posts import KINDS
 from innovate_news.errors import RefusedError, TokenError
 from innovate_news.mail import Message, Receipt
@@ -166,7 +166,7 @@ class ListService:
         now = self.clock()
         if not self.signups.allow(client, now, int(self.settings["serve"]["signup_rate"])):
             raise RefusedError("Too many sign-ups from your network; try again in an hour.", 429)
-        address = normalise(form.email)
+        address = tidy(form.email)  # kept as typed: a copy goes to the address as written
         problems = _problems(form, address)
         if problems:
             raise RefusedError(" ".join(problems))
@@ -182,23 +182,31 @@ class ListService:
                 "The confirmation email could not be sent just now; please try again later.", 503
             )
 
+    def pending(self, token: str) -> Signup:
+        """The unconfirmed sign-up a confirmation link is for; changes nothing."""
+        return _unconfirmed(self.signups.get(self._signup_id(token)))
+
     def confirm(self, token: str) -> Signup:
-        """Add the person to the list (or back to it) with their consent, once per link."""
-        fields = self.keyring.verify("confirm", token, self.clock())
-        if len(fields) != 2 or fields[0] != self.list_id:
-            raise TokenError("the link is not for this list")
+        """Add the person to the list (or back to it) with their consent, once per link.
+
+        The consent is recorded with the time of this call: the person's own click, not the
+        moment anything (a mail scanner) first fetched the link.
+        """
+        signup_id = self._signup_id(token)
         with self.listfile.locked() as editor:
-            signup = self.signups.get(fields[1])
-            if signup is None:
-                raise RefusedError("This link is not known here; please sign up again.", 410)
-            if signup.confirmed_at is not None:
-                raise RefusedError("This link has already been used: you are on the list.", 410)
+            signup = _unconfirmed(self.signups.get(signup_id))
             now = self.clock()
             _write_person(editor, signup, now)
             for address in (signup.address, *pseudonyms(self.keyring, signup.address)):
                 self.ledger.unsuppress(address)  # fresh consent lifts an old suppression
             self.signups.confirm(signup.id, now)
         return signup
+
+    def _signup_id(self, token: str) -> str:
+        fields = self.keyring.verify("confirm", token, self.clock())
+        if len(fields) != 2 or fields[0] != self.list_id:
+            raise TokenError("the link is not for this list")
+        return fields[1]
 
     # Webhooks ---------------------------------------------------------------------------
 
@@ -209,6 +217,14 @@ class ListService:
             if check_address(address) is None:
                 added += self.ledger.suppress(normalise(address), reason, source)
         return added
+
+
+def _unconfirmed(signup: Signup | None) -> Signup:
+    if signup is None:
+        raise RefusedError("This link is not known here; please sign up again.", 410)
+    if signup.confirmed_at is not None:
+        raise RefusedError("This link has already been used: you are on the list.", 410)
+    return signup
 
 
 def _problems(form: SignupForm, address: str) -> list[str]:

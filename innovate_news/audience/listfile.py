@@ -14,13 +14,14 @@ import fcntl
 import hashlib
 import io
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from innovate_news.audience.subscribers import COLUMNS, normalise
 from innovate_news.errors import Problem, SubscriberError
-from innovate_news.output import atomic
+from innovate_news.output import atomic, private_folder
 
 BOM = "\ufeff"
 
@@ -196,7 +197,7 @@ class ListFile:
     @contextlib.contextmanager
     def locked(self) -> Iterator[Editor]:
         """Hold the list's exclusive lock for the block; the kernel drops it if we die."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.lock_path.parent)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -251,7 +252,8 @@ class Editor:
     def write(self, table: Table) -> None:
         """Replace the list atomically and durably with `table`."""
         data = table.encode()
-        with atomic(self.listfile.path, durable=True, private=_private(self.listfile.path)) as out:
+        path = self.listfile.path
+        with atomic(path, durable=True, permissions=_permissions(path)) as out:
             out.write(data)
 
 
@@ -260,9 +262,9 @@ def _lacks_final_newline(fd: int) -> bool:
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
-def _private(path: Path) -> bool:
-    """Keep a list that was private private after a rewrite (it is personal data)."""
+def _permissions(path: Path) -> int:
+    """The mode a rewrite keeps (a 0640 list stays 0640); a new list is its owner's only."""
     try:
-        return not path.stat().st_mode & 0o044
+        return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        return True
+        return 0o600

@@ -18,6 +18,7 @@ from typing import Any
 from innovate_news import layout
 from innovate_news.audience.listfile import ListFile
 from innovate_news.audience.signups import Signups
+from innovate_news.audience.subscribers import normalise, tidy
 from innovate_news.audience.tokens import Keyring
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
@@ -62,14 +63,16 @@ class Stores:
     ledger: Ledger
     signups: Signups
 
-    def outbox_files(self, address: str) -> list[Path]:
-        """Copies written for `address` by the outbox provider (issues, tests, confirmations)."""
+    def outbox_files(self, address: str, spellings: Iterable[str] = ()) -> list[Path]:
+        """Copies written for `address`, in any case, by the outbox provider (issues, tests,
+        confirmations). A copy's file is named after the address as written; a name that had
+        to be hashed is found only for the `spellings` given (those the list holds)."""
         folder = self.settings.folder("outbox")
         if not folder.is_dir():
             return []
-        name = layout.outbox_file(address)
-        candidates = [*folder.glob(f"*/{name}"), *folder.glob(f"*/test/{name}")]
-        return sorted(p for p in candidates if p.is_file())
+        names = {normalise(layout.outbox_file(tidy(a))) for a in (address, *spellings)}
+        candidates = [*folder.glob("*/*.eml"), *folder.glob("*/test/*.eml")]
+        return sorted(p for p in candidates if normalise(p.name) in names and p.is_file())
 
 
 def erase(stores: Stores, address: str) -> Erasure:
@@ -77,16 +80,18 @@ def erase(stores: Stores, address: str) -> Erasure:
 
     Each step can be repeated, so a run stopped half-way is finished by running it again.
     """
+    key = normalise(address)  # every spelling of the address is the same person
     with stores.listfile.locked() as editor:
         table = editor.read()
-        kept = [row for row in table.rows if table.address(row).lower() != address.lower()]
+        kept = [row for row in table.rows if table.address(row) != key]
+        spellings = {table.get(row, "email") for row in table.rows if table.address(row) == key}
         removed = len(table.rows) - len(kept)
         if removed:
             editor.write(table.replace_rows(kept))
     signups = stores.signups.erase(address)
     pseudonym = pseudonyms(stores.keyring, address)[0]
     ledger_rows = stores.ledger.erase(address, pseudonym, "erase")
-    files = stores.outbox_files(address)
+    files = stores.outbox_files(address, spellings)
     for path in files:
         path.unlink(missing_ok=True)
     return Erasure(removed, signups, ledger_rows, len(files))
@@ -95,11 +100,12 @@ def erase(stores: Stores, address: str) -> Erasure:
 def subject_access(stores: Stores, address: str, now: dt.datetime) -> dict[str, Any]:
     """Everything held about `address`, as plain data for JSON."""
     table = stores.listfile.read()
-    rows = []
+    rows, spellings = [], []
     for row in table.rows:
-        if table.address(row).lower() == address.lower():
+        if table.address(row) == normalise(address):
             cells = {name: table.get(row, name.strip().lower()) for name in table.header}
             rows.append({"row": row.line, **cells})
+            spellings.append(table.get(row, "email"))
     held = stores.ledger.about(address)
     root = stores.settings.root
     return {
@@ -111,7 +117,7 @@ def subject_access(stores: Stores, address: str, now: dt.datetime) -> dict[str, 
         "deliveries": held["deliveries"],
         "test_sends": held["test_sends"],
         "signups": [s.as_dict() for s in stores.signups.about(address)],
-        "outbox_files": [_shown(p, root) for p in stores.outbox_files(address)],
+        "outbox_files": [_shown(p, root) for p in stores.outbox_files(address, spellings)],
     }
 
 

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from innovate_news.audience.listfile import ListFile, Table
 from innovate_news.audience.privacy import PREFIX, pseudonyms
-from innovate_news.audience.subscribers import COLUMNS
+from innovate_news.audience.subscribers import COLUMNS, normalise
 from innovate_news.audience.tokens import Keyring
 from innovate_news.store.ledger import Ledger
 
@@ -24,13 +24,13 @@ def neutralise(cell: str) -> str:
 
 
 def _reasons(ledger: Ledger, keyring: Keyring, table: Table) -> dict[str, str]:
-    """Suppression reason by lower-case address, erased ones found through their pseudonyms."""
-    reasons = {s.address.lower(): s.reason for s in ledger.suppressions()}
+    """Suppression reason by normalised address, erased ones found through their pseudonyms."""
+    reasons = {normalise(s.address): s.reason for s in ledger.suppressions()}
     if any(a.startswith(PREFIX) for a in reasons):
         for row in table.rows:
-            address = table.address(row).lower()
+            address = table.address(row)
             if address not in reasons and any(
-                p.lower() in reasons for p in pseudonyms(keyring, address)
+                normalise(p) in reasons for p in pseudonyms(keyring, address)
             ):
                 reasons[address] = "erased"
     return reasons
@@ -39,7 +39,7 @@ def _reasons(ledger: Ledger, keyring: Keyring, table: Table) -> dict[str, str]:
 def effective_status(table: Table, reasons: dict[str, str], address: str, status: str) -> str:
     """The status `send` acts on: a suppression wins over a subscribed row."""
     status = status.strip().lower() or "subscribed"
-    reason = reasons.get(address.lower())
+    reason = reasons.get(normalise(address))
     if reason and status == "subscribed":
         return STATUS_FOR.get(reason, "unsubscribed")
     return status

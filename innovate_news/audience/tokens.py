@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from innovate_news.errors import SettingsError, TokenError
+from innovate_news.output import private_folder
 from innovate_news.settings import Settings
 
 ENV = "INNOVATE_NEWS_SECRET"
@@ -153,7 +154,7 @@ def keyring(settings: Settings, allow_generated: bool) -> Keyring:
 
 def _generate(path: Path) -> None:
     """Write a new secret, readable by its owner only; if another process won, keep theirs."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

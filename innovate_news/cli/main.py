@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 from innovate_news import __version__, api
+from innovate_news.cli import problems as report
 from innovate_news.cli.maintenance import cache, state_group
 from innovate_news.cli.state import DateTimeParam, State, pass_state, resolve_now
-from innovate_news.errors import ExitCode, InnovateNewsError, ProblemsError
+from innovate_news.errors import ExitCode, InnovateNewsError, Problem, ProblemsError
 
 
 def _subscribers_group() -> click.Command:
@@ -49,6 +50,10 @@ LAZY_COMMANDS: dict[str, tuple[Callable[[], click.Command], str]] = {
     "serve": (
         _attribute(".subscribers", "serve"),
         "Run the list service: one-click unsubscribe, preferences, sign-up, bounce webhooks.",
+    ),
+    "serve-site": (
+        _attribute(".devsite", "serve_site"),
+        "Preview the site on 127.0.0.1: build it, serve it, rebuild and reload on every change.",
     ),
 }
 
@@ -87,7 +92,8 @@ class Group(click.Group):
                 click.echo(str(problem), err=True)
             raise click.exceptions.Exit(ExitCode.ERROR) from exc
         except InnovateNewsError as exc:
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+            # The message says what went wrong; a Python class name would tell a user nothing.
+            raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=Group)
@@ -127,17 +133,27 @@ def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | N
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also check this subscriber list (default: [email] subscribers, if it exists).",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(report.FORMATS),
+    default="text",
+    show_default=True,
+    help="github: print GitHub Actions commands, shown as annotations on the lines.",
+)
 @pass_state
-def check(state: State, now: dt.datetime | None, subscribers_csv: Path | None) -> None:
+def check(
+    state: State, now: dt.datetime | None, subscribers_csv: Path | None, output_format: str
+) -> None:
     """Check settings, templates, posts, unsent issues and the list; print path:line problems."""
     try:
         settings = state.settings
     except ProblemsError as exc:
-        _print_problems(exc)
+        root = (state.config.parent if state.config else Path.cwd()).resolve()
+        _print_checked(exc.problems, root, output_format)
         raise click.exceptions.Exit(ExitCode.ERROR) from exc
     problems = api.check(settings, now=resolve_now(settings, now), subscribers=subscribers_csv)
-    for problem in problems:
-        click.echo(str(problem), err=True)
+    _print_checked(problems, settings.root, output_format)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         click.echo(f"{len(errors)} problem(s) found.", err=True)
@@ -184,8 +200,8 @@ def preview(
         f"Wrote {result.html}, {result.text.name} and {result.eml.name}: the "
         f"{result.variant} copy for {result.recipient.address}."
     )
-    if open_browser:
-        click.launch(str(result.html))
+    if open_browser and not api.open_preview(result):
+        click.echo(f"No web browser found on this machine: open {result.html} in one.")
 
 
 # Light enough to import with the group (api imports their libraries only when they run).
@@ -193,9 +209,13 @@ cli.add_command(cache)
 cli.add_command(state_group)
 
 
-def _print_problems(exc: ProblemsError) -> None:
-    for problem in exc.problems:
-        click.echo(str(problem), err=True)
+def _print_checked(problems: list[Problem], root: Path, output_format: str) -> None:
+    """`check`'s problems, paths relative to the project; workflow commands go to stdout."""
+    for problem in problems:
+        if output_format == "github":
+            click.echo(report.github(problem, root))
+        else:
+            click.echo(report.text(problem, root), err=True)
 
 
 def main() -> None:

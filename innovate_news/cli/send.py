@@ -46,6 +46,9 @@ def _echo_err(text: str) -> None:
 @click.option("--resend-unknown", is_flag=True, help="Also send to recipients left unknown.")
 @click.option("--include-new", is_flag=True, help="Also send to subscribers added since.")
 @click.option("--skip-invalid", is_flag=True, help="Leave out invalid rows instead of stopping.")
+@click.option(
+    "--accept-changes", is_flag=True, help="Send an issue edited since its first copies went out."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--now", type=DateTimeParam(), help="Choose posts as if it were this time.")
 @click.pass_obj
@@ -60,6 +63,7 @@ def send(
     resend_unknown: bool,
     include_new: bool,
     skip_invalid: bool,
+    accept_changes: bool,
     yes: bool,
     now: dt.datetime | None,
 ) -> None:
@@ -77,6 +81,7 @@ def send(
         "provider": provider, "subscribers": csv_path, "limit": limit,
         "resend_unknown": resend_unknown, "include_new": include_new,
         "skip_invalid": skip_invalid, "notify": _echo_err, "now": when,
+        "accept_changes": accept_changes,
     }  # fmt: skip
     if dry_run:
         summary = api.send(settings, issue_ref, dry_run=True, **options)
@@ -205,10 +210,19 @@ def _report(summary: SendSummary, the_plan: Plan) -> None:
         click.echo(
             f"{summary.suppressed_now} address(es) the provider reported dead are now suppressed."
         )
+    for note in summary.notes:
+        click.echo(f"Learnt: {note}.")
     resume = f"innovate-news send {the_plan.issue} --provider {the_plan.provider}"
     if summary.interrupted:
         click.echo(
             f"Interrupted; everything handed over is recorded. Resume with: {resume}", err=True
+        )
+    elif summary.quota:
+        left = summary.planned - summary.done
+        click.echo(
+            f"Stopped by the {summary.quota}: {summary.stopped}.\n{left} not handed over stay "
+            f"pending (none failed for it). Resume with: {resume}",
+            err=True,
         )
     elif summary.stopped:
         click.echo(f"Stopped: {summary.stopped}. Resume with: {resume}", err=True)
@@ -254,10 +268,20 @@ def _test_send(
 @click.command()
 @click.argument("issue_ref", metavar="ISSUE")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option(
+    "--subscribers",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Compare with this list (default: [email] subscribers, if it exists).",
+)
 @click.pass_obj
-def status(state: State, issue_ref: str, as_json: bool) -> None:
-    """Who got ISSUE: counts per state, and who failed or is unknown, with the last error."""
-    report = api.status(state.settings, issue_ref)
+def status(state: State, issue_ref: str, as_json: bool, csv_path: Path | None) -> None:
+    """Who got ISSUE: counts per state, and who failed or is unknown, with the last error.
+
+    Also who got which version of an edited issue, and who will not get it after all (no
+    longer on the list, suppressed or erased since the first send).
+    """
+    report = api.status(state.settings, issue_ref, subscribers=csv_path)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -266,6 +290,7 @@ def status(state: State, issue_ref: str, as_json: bool) -> None:
     click.echo(
         f"{slug}: {report['total']} recipients" + (f": {shown}" if shown else " (never sent)")
     )
+    _echo_left_out_and_versions(report)
     for d in report["recipients"]:
         click.echo(
             f"  {d['state']:8} {d['address']}  ({d['attempts']} attempt(s)) {d['last_error']}"
@@ -278,6 +303,24 @@ def status(state: State, issue_ref: str, as_json: bool) -> None:
         click.echo(f"Test sends: {len(report['test_sends'])} (not counted above).")
 
 
+def _echo_left_out_and_versions(report: dict[str, Any]) -> None:
+    from innovate_news.delivery.plan import LEFT_OUT
+
+    left = report["left_out"]
+    if left:
+        shown = ", ".join(f"{left[k]} {label}" for k, label in LEFT_OUT.items() if left.get(k))
+        click.echo(f"Left out since the first send: {shown}.")
+    if report["versions"]:
+        click.echo("Versions (variant, digest, subject: copies by state):")
+    for v in report["versions"]:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(v["counts"].items()))
+        if v["digest"]:
+            label = f"{v['variant']} {v['digest'][:10]} {v['subject']!r}"
+        else:
+            label = "marked before versions were recorded"
+        click.echo(f"  {label}: {counts}")
+
+
 @click.group()
 def subscribers() -> None:
     """Work with the subscriber list."""
@@ -287,13 +330,22 @@ def subscribers() -> None:
 @click.argument(
     "csv_path", metavar="[CSV]", required=False, type=click.Path(dir_okay=False, path_type=Path)
 )
+@click.option(
+    "--subscribers",
+    "option_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Subscriber CSV, as for the other commands (or give it as CSV).",
+)
 @click.pass_obj
-def check(state: State, csv_path: Path | None) -> None:
+def check(state: State, csv_path: Path | None, option_path: Path | None) -> None:
     """Check the list as `send` would: bad rows (by row number), duplicates, suppressions."""
     from innovate_news.audience import subscribers as subscriber_list
     from innovate_news.audience.eligibility import excluded
     from innovate_news.delivery.plan import topic_label
 
+    if csv_path and option_path and csv_path != option_path:
+        raise click.UsageError("give the list once: as CSV or with --subscribers")
+    csv_path = csv_path or option_path
     settings = state.settings
     path = csv_path or settings.root / settings.email["subscribers"]
     listing = subscriber_list.read(path)

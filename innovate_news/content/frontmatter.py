@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import difflib
 import functools
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +16,17 @@ from zoneinfo import ZoneInfo
 from innovate_news.errors import ContentError, Problem
 
 
+class _NoSuchDate(Exception):
+    """A YAML date that is well formed but not in the calendar (2024-02-31), and its line."""
+
+    def __init__(self, text: str, line: int, reason: str):
+        super().__init__(reason)
+        self.text, self.line, self.reason = text, line, reason
+
+
 @functools.cache
 def _loader() -> Any:
-    """The safe loader, with dates that do not exist (2021-13-45) reported as YAML errors.
+    """The safe loader, with dates that do not exist (2024-02-31) reported with their line.
 
     Made on first use: a build or a command that reads no front matter never imports YAML.
     """
@@ -29,9 +40,8 @@ def _loader() -> Any:
         try:
             return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
         except ValueError as exc:  # PyYAML lets datetime's ValueError escape, without a line
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a real date ({exc})", node.start_mark
-            ) from exc
+            reason = no_such_date(node.value) or f"{node.value} is not a real date or time ({exc})"
+            raise _NoSuchDate(node.value, node.start_mark.line, reason) from exc
 
     loader: Any = type("Loader", (base,), {})
     loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
@@ -39,6 +49,30 @@ def _loader() -> Any:
 
 
 _FENCE = re.compile(r"^---[ \t]*$")
+_YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+# `key: value` on one line, for saying which value to put in quotes.
+_KEY_VALUE = re.compile(r"^\s*(?:-\s+)?([\w.-]+)\s*:\s+(.*?)\s*$")
+
+
+def no_such_date(text: str) -> str | None:
+    """Why a date written as YYYY-MM-DD is not in the calendar, or None if it is (or is no date).
+
+    The month is named in English whatever the locale, like the rest of the messages.
+    """
+    match = _YMD.match(text.strip())
+    if match is None:
+        return None
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        return f"{match.group(0)} does not exist: there is no month {month}"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{match.group(0)} does not exist: {_MONTHS[month - 1]} {year} has {days} days"
+    return None
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,14 @@ class Document:
 
     def error(self, key: str | None, message: str) -> Problem:
         return Problem(self.path, self.line_of(key) if key else 1, message)
+
+    def unknown(self, key: str, known: set[str], prefix: str = "") -> Problem:
+        """An unknown field, with the known one it was probably meant to be (`sumary`)."""
+        close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.7)
+        name = prefix + key
+        if close:
+            return self.error(name, f"unknown field {name!r}: did you mean {prefix + close[0]!r}?")
+        return self.error(name, f"unknown field {name!r} (known: {', '.join(sorted(known))})")
 
     def text(self, key: str, problems: list[Problem], required: bool, hint: str = "") -> str | None:
         """A field's non-empty text, stripped (numbers read as text); else a problem and None."""
@@ -109,20 +151,41 @@ def split(path: Path, data: bytes) -> Document:
 
     try:
         meta = yaml.load(front, Loader=_loader())  # noqa: S506 - a SafeLoader (C or Python)
+    except _NoSuchDate as exc:
+        key = _KEY_VALUE.match(front.split("\n")[exc.line])
+        what = f"{key.group(1)} " if key else ""
+        raise ContentError([Problem(path, exc.line + 2, what + exc.reason)]) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start is not None and start.line != getattr(mark, "line", None):
-            problem += f" ({context} on line {start.line + 2})"  # e.g. an unclosed [ further up
-        raise ContentError([Problem(path, line, f"YAML syntax error: {problem}")]) from exc
+        raise ContentError([_syntax_problem(path, front, exc)]) from exc
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
         raise ContentError([Problem(path, 2, "front matter must be a mapping of keys to values")])
     body = "\n".join(lines[end + 1 :])
     return Document(path, meta, body, end + 2, front)
+
+
+def _syntax_problem(path: Path, front: str, exc: Any) -> Problem:
+    """A YAML error at its line, in words a writer can act on where we can say more."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 2 if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc)
+    # PyYAML says "... here", libyaml "... in this context": a second ": " in a plain value.
+    if problem.startswith("mapping values are not allowed") and mark is not None:
+        pair = _KEY_VALUE.match(front.split("\n")[mark.line])
+        if pair and pair.group(2)[:1] not in ("'", '"'):
+            key, value = pair.groups()
+            quoted = json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML string
+            return Problem(
+                path,
+                line,
+                f'the {key} has ": " in it, which YAML reads as the start of another field; '
+                f"put it in quotes: {key}: {quoted}",
+            )
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line != getattr(mark, "line", None):
+        problem += f" ({context} on line {start.line + 2})"  # e.g. an unclosed [ further up
+    return Problem(path, line, f"YAML syntax error: {problem}")
 
 
 def to_datetime(value: Any, zone: ZoneInfo) -> dt.datetime:
@@ -135,6 +198,8 @@ def to_datetime(value: Any, zone: ZoneInfo) -> dt.datetime:
         try:
             result = dt.datetime.fromisoformat(value.strip())
         except ValueError as exc:
+            if why := no_such_date(value):
+                raise ValueError(why) from exc
             raise ValueError(
                 f"is not a date or datetime: {value!r} (use 2021-03-04 10:00)"
             ) from exc

@@ -16,6 +16,7 @@ from innovate_news.errors import ContentError, Problem
 from innovate_news.settings import Settings
 
 FIELDS = {"subject", "date", "preheader", "posts"}
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but tab, DEL, C1
 LATEST = "latest"
 
 
@@ -91,6 +92,17 @@ def _single_line(
     # The subject becomes a header: a line break there could inject headers of its own.
     if any(c in text for c in "\r\n\x00"):
         problems.append(doc.error(key, f"{key} must be one line (no line breaks or NUL)"))
+        return None
+    # Nor may any other control character (an escape would break the MJML, DEL or a C1 code
+    # would go out in the header); a tab is whitespace, tidied to a space below.
+    if found := _CONTROL.search(text):
+        problems.append(
+            doc.error(
+                key,
+                f"{key} contains the control character U+{ord(found.group()):04X}; remove it "
+                "(YAML escapes such as \\e, \\v or \\x7f write one)",
+            )
+        )
         return None
     return " ".join(text.split())
 

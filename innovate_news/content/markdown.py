@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import functools
+import html as html_module
 import re
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
+
+from innovate_news import layout
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details",
@@ -28,6 +34,12 @@ ALLOWED_ATTRIBUTES = {
     "abbr": {"title"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+# `post:slug` and `issue:slug` name a post or an issue wherever the site lives: the build
+# writes the page's URL, so the link survives a new base_url or a local build.
+SHORT_FORMS: dict[str, Callable[[str], str]] = {
+    "post": layout.post_folder,
+    "issue": layout.issue_folder,
+}
 # markdown-it writes table alignment as style="text-align:…"; nothing else may style content.
 _TEXT_ALIGN = re.compile(r"^text-align:\s*(left|right|center)$")
 _URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
@@ -72,7 +84,7 @@ def sanitise(html: str, page_url: str, base_url: str) -> str:
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
+        url_schemes=URL_SCHEMES | set(SHORT_FORMS),  # the filter rewrites the short forms
         link_rel=None,  # keep the writer's own rel
         attribute_filter=attribute_filter,
         strip_comments=True,
@@ -86,16 +98,95 @@ def absolute(url: str, page_url: str, base_url: str) -> str | None:
     if url.startswith("#"):
         return page_url + url
     parts = urlsplit(url)
-    if parts.scheme:
-        return url if parts.scheme.lower() in URL_SCHEMES else None
+    scheme = parts.scheme.lower()
+    if scheme in SHORT_FORMS:
+        return short_form(parts, base_url)
+    if scheme:
+        return url if scheme in URL_SCHEMES else None
     if url.startswith("//"):
         return "https:" + url
+    if url.startswith("/"):
+        return _site_rooted(url, base_url)
     return urljoin(base_url, url)
+
+
+def short_form(parts: SplitResult, base_url: str) -> str:
+    """`post:slug#part` as the post's URL (the slug is not checked here: `check` does that)."""
+    url = base_url + SHORT_FORMS[parts.scheme.lower()](parts.path.strip("/"))
+    if parts.query:
+        url += "?" + parts.query
+    return url + "#" + parts.fragment if parts.fragment else url
+
+
+def _site_rooted(url: str, base_url: str) -> str:
+    """`/posts/slug/` is a path on this site, which may live below the host's root.
+
+    A path that already starts with base_url's path (`/innovate/posts/slug/`) is kept as the
+    host would read it, so both spellings lead to the same page.
+    """
+    base_path = urlsplit(base_url).path or "/"
+    if url.startswith(base_path) or url.split("?")[0].split("#")[0] + "/" == base_path:
+        return urljoin(base_url, url)
+    return base_url + url.lstrip("/")
 
 
 def render(markdown: str, page_url: str, base_url: str) -> str:
     """Markdown to sanitised HTML with absolute links."""
     return sanitise(to_html(markdown), page_url, base_url)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link or image as written in markdown, and the line it is on (1-based)."""
+
+    url: str
+    line: int
+    image: bool
+
+
+# Raw HTML in markdown: the href of <a> and the src of <img>, quoted or not.
+_HTML_URL = re.compile(
+    r"""<(a|img)\b[^>]*?\s(href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I
+)
+
+
+def links(markdown: str) -> list[Link]:
+    """Every link and image in a markdown text, with its line, for `check` to follow."""
+    found: list[Link] = []
+    for token in _parser(True).parse(markdown):
+        if token.map is None:
+            continue
+        if token.type == "html_block":
+            found += _html_links(token.content, token.map[0] + 1)
+        elif token.children:
+            found += _inline_links(token.children, token.map[0] + 1)
+    return found
+
+
+def _inline_links(children: Sequence[Token], line: int) -> list[Link]:
+    found: list[Link] = []
+    for child in children:
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        elif child.type == "link_open":
+            found.append(Link(str(child.attrs.get("href", "")), line, image=False))
+        elif child.type == "image":
+            found.append(Link(str(child.attrs.get("src", "")), line, image=True))
+        elif child.type == "html_inline":
+            found += _html_links(child.content, line)
+    return found
+
+
+def _html_links(html: str, line: int) -> list[Link]:
+    found = []
+    for match in _HTML_URL.finditer(html):
+        tag, attribute = match.group(1).lower(), match.group(2).lower()
+        if (tag, attribute) not in _URL_ATTRIBUTES:
+            continue
+        value = match.group(3) or match.group(4) or match.group(5) or ""
+        where = line + html.count("\n", 0, match.start())
+        found.append(Link(html_module.unescape(value), where, image=tag == "img"))
+    return found
 
 
 _BLOCKQUOTE = re.compile(r"<blockquote>.*?</blockquote>", re.S)
@@ -106,8 +197,6 @@ _SPACE = re.compile(r"\s+")
 
 def plain_text(html: str) -> str:
     """Text of an HTML fragment, entities decoded, whitespace collapsed (for summaries)."""
-    import html as html_module
-
     return _SPACE.sub(" ", html_module.unescape(_TAG.sub(" ", html))).strip()
 
 

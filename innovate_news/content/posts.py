@@ -97,9 +97,7 @@ def parse(path: Path, data: bytes, zone: ZoneInfo, default_author: str) -> Post:
     meta = doc.meta
     for key in meta:
         if key not in FIELDS:
-            problems.append(
-                doc.error(key, f"unknown field {key!r} (known: {', '.join(sorted(FIELDS))})")
-            )
+            problems.append(doc.unknown(str(key), FIELDS))
     title = _text(doc, "title", problems, required=True)
     kind = meta.get("kind")
     if kind not in KINDS:
@@ -233,7 +231,7 @@ def _event(
         return None
     for key in value:
         if key not in EVENT_FIELDS:
-            problems.append(doc.error(f"event.{key}", f"unknown event field {key!r}"))
+            problems.append(doc.unknown(str(key), EVENT_FIELDS, prefix="event."))
     if value.get("start") is None:
         problems.append(doc.error("event", "event.start is required (a date and time)"))
         return None

@@ -1,9 +1,9 @@
 """Getting an issue to each subscriber exactly once: the plan of a send, the sequence that runs it
-(campaign), the sender that hands copies to a provider and records each hand-over, DKIM, and
-the providers themselves.
+(campaign), the sender that hands copies to a provider and records each hand-over, DKIM, what
+an SMTP server's refusal asks of the run (replies), and the providers themselves.
 
 Public names: campaign.deliver, campaign.dry_run, plan.plan, plan.Plan, plan.Options,
 sender.SendSummary, providers.create, providers.mailer, providers.NAMES.
 """
 
-__all__ = ["campaign", "dkim", "plan", "providers", "sender"]
+__all__ = ["campaign", "dkim", "plan", "providers", "replies", "sender", "versions"]

@@ -13,6 +13,8 @@ from innovate_news.audience.subscribers import SubscriberList
 from innovate_news.delivery.plan import Composer, Options, Plan, plan
 from innovate_news.delivery.providers.base import Provider
 from innovate_news.delivery.sender import Sender, SendSummary, rehearse
+from innovate_news.delivery.versions import refusal
+from innovate_news.errors import IssueChangedError
 from innovate_news.store.ledger import Ledger
 
 Confirm = Callable[[Plan], bool]  # shown the plan; True to go on
@@ -32,10 +34,13 @@ def deliver(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
     daily_cap: int | None = None,
+    hourly_cap: int | None = None,
 ) -> SendSummary:
     """Send `issue` to everyone the plan holds; `provider` is closed on the way out.
 
-    A second sender of the same issue is refused (IssueLockedError) before anything is read.
+    A second sender of the same issue is refused (IssueLockedError) before anything is read;
+    an issue edited since its first copies went out is refused (IssueChangedError) before
+    anything is sent, unless `options.accept_changes`.
     """
     try:
         with ledger.lock(issue):
@@ -43,10 +48,18 @@ def deliver(
             the_plan = plan(ledger, issue, subject, listing, composer, options)
             if not the_plan.recipients:
                 return SendSummary(plan=the_plan)
+            if the_plan.changes and not options.accept_changes:
+                raise IssueChangedError(refusal(issue, the_plan.changes))
             if confirm is not None and not confirm(the_plan):
                 return SendSummary(plan=the_plan, declined=True)
-            sender = Sender(ledger, provider, composer, stop=stop, daily_cap=daily_cap)
-            summary = sender.run(the_plan, tick=progress)
+            sender = Sender(
+                ledger, provider, composer, stop=stop, daily_cap=daily_cap, hourly_cap=hourly_cap
+            )
+            ledger.stamp(issue, the_plan.stamps())
+            try:
+                summary = sender.run(the_plan, tick=progress)
+            finally:
+                ledger.stamp(issue, {})
             summary.plan = the_plan
             return summary
     finally:

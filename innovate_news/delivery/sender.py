@@ -9,18 +9,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from innovate_news.audience.subscribers import Subscriber
 from innovate_news.delivery.plan import Composer, Plan
-from innovate_news.delivery.providers.base import Limits, Provider
+from innovate_news.delivery.providers.base import Limits, Provider, Reporting
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.delivery.providers.pacing import backoff
-from innovate_news.errors import ExitCode, SendError, TransientError
+from innovate_news.errors import ExitCode, QuotaError, SendError, TransientError
 from innovate_news.mail import Receipt
 from innovate_news.store.ledger import Ledger
 
 REHEARSAL_CHUNK = 200
+# Failures are systemic, and end the run, when this many batches in a row are refused whole
+# after all their retries (or the first batch is, before anything went through): one bad
+# batch is left deferred for a rerun while the rest go on.
+SYSTEMIC = 3
 
 
 @dataclass
@@ -36,6 +40,9 @@ class SendSummary:
     suppressed_now: int = 0  # addresses the provider reported dead, now suppressed
     seconds: float = 0.0
     stopped: str = ""  # why the run ended before its plan did
+    quota: str = ""  # the quota or cap that stopped it ("daily sending quota", "hourly cap")
+    resume_at: dt.datetime | None = None  # when that quota should have room again, if known
+    notes: list[str] = field(default_factory=list)  # what the run learnt about the provider
     interrupted: bool = False
     plan: Plan | None = None  # the plan the run followed
     declined: bool = False  # the plan was shown and the sender said no
@@ -50,6 +57,8 @@ class SendSummary:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        if self.quota:
+            return ExitCode.QUOTA
         if self.failed or self.deferred or self.unknown or self.stopped:
             return ExitCode.FAILED_RECIPIENTS
         return ExitCode.OK
@@ -61,6 +70,9 @@ class SendSummary:
             f"{self.unknown}, skipped {self.skipped} of {self.planned} in {self.seconds:.1f} s "
             f"({rate:.0f}/s)."
         )
+
+
+DAY, HOUR = dt.timedelta(days=1), dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -88,15 +100,19 @@ class Sender:
         composer: Composer,
         stop: threading.Event | None = None,
         daily_cap: int | None = None,
+        hourly_cap: int | None = None,
     ):
         self.ledger = ledger
         self.provider = provider
         self.composer = composer
         self.stop = stop or threading.Event()
-        self.daily_cap = daily_cap
+        self.caps = [("daily", cap, DAY) for cap in [daily_cap] if cap is not None]
+        self.caps += [("hourly", cap, HOUR) for cap in [hourly_cap] if cap is not None]
         self.summary = SendSummary()
         self._lock = threading.Lock()
         self._error: BaseException | None = None
+        self._failing = 0  # batches in a row refused whole after their retries
+        self._through = False  # some batch went through
 
     def run(self, plan: Plan, tick: Callable[[SendSummary], None] | None = None) -> SendSummary:
         """Send the plan; returns the summary, or raises the SendError that ended the run."""
@@ -105,10 +121,14 @@ class Sender:
         started = time.monotonic()
         if plan.added:
             self.ledger.add(plan.issue, plan.added)
-        recipients = self._within_daily_cap(plan)
+        recipients = self._within_caps(plan)
         if recipients:
-            with contextlib.suppress(TransientError):  # the first batch retries, then gives up
-                self.provider.open()
+            try:
+                with contextlib.suppress(TransientError):  # the first batch retries, then gives up
+                    self.provider.open()
+            except QuotaError as exc:
+                self._quota(exc)
+                recipients = []
         batches = _batches(recipients, plan.variants, self.provider.limits)
         count = min(self.provider.limits.concurrency, max(1, len(recipients)))
         workers = [
@@ -125,22 +145,47 @@ class Sender:
                         tick(summary)
         finally:
             summary.seconds = time.monotonic() - started
+            if isinstance(self.provider, Reporting):
+                summary.notes = self.provider.notes()
         if self._error is not None:
             raise self._error
         summary.interrupted = self.stop.is_set() and not summary.stopped
         return summary
 
-    def _within_daily_cap(self, plan: Plan) -> Sequence[Subscriber]:
-        if self.daily_cap is None:
-            return plan.recipients
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-        room = max(0, self.daily_cap - self.ledger.sent_since(since, self.provider.name))
-        if room < len(plan.recipients):
-            self.summary.stopped = (
-                f"the daily cap of {self.daily_cap} messages leaves room for {room} now; "
-                "rerun tomorrow to send the rest"
-            )
-        return plan.recipients[:room]
+    def _within_caps(self, plan: Plan) -> Sequence[Subscriber]:
+        """The recipients the daily and hourly caps leave room for, counting every run's
+        hand-overs through this provider in the ledger; the rest stay pending."""
+        recipients = plan.recipients
+        now = dt.datetime.now(dt.UTC)
+        for name, cap, window in self.caps:
+            since = now - window
+            used = self.ledger.sent_since(since, self.provider.name)
+            room = max(0, cap - used)
+            if room >= len(recipients):
+                continue
+            # Room for one more once the oldest hand-over that keeps the count at the cap is
+            # out of the window (this run's own hand-overs are newer than all of those).
+            oldest = self.ledger.nth_sent_since(since, self.provider.name, max(0, used - cap))
+            resume = (oldest or now) + window
+            self._quota(QuotaError(
+                f"the {name} cap of {cap} messages ({name}_cap in [providers.{self.provider.name}]"
+                f") leaves room for {room} now", f"{name} cap", resume,
+            ), stop=False)  # fmt: skip
+            recipients = recipients[:room]
+        return recipients
+
+    def _quota(self, exc: QuotaError, stop: bool = True) -> None:
+        """A quota or cap is reached: stop cleanly (a cap after the room it leaves); whoever
+        was not handed over stays pending."""
+        with self._lock:
+            summary = self.summary
+            if not summary.quota:
+                when = exc.resume_at
+                summary.quota, summary.resume_at = exc.limit, when
+                resume = f"; resume after {when:%Y-%m-%d %H:%M} UTC" if when else ""
+                summary.stopped = f"{exc}{resume}"
+        if stop:
+            self.stop.set()
 
     def _work(self, plan: Plan, batches: Iterator[list[Subscriber]]) -> None:
         try:
@@ -175,8 +220,23 @@ class Sender:
             self.stop.wait(delay)
         with self._lock:
             self.summary.deferred += len(waiting)
-        if waiting and outcome.unreachable and not self.stop.is_set():
-            self._give_up(f"{outcome.unreachable}; stopped after {limits.max_attempts} attempts")
+        self._tally(bool(waiting and outcome.unreachable), outcome.unreachable)
+
+    def _tally(self, refused: bool, reason: str) -> None:
+        """Count batches refused whole after their retries; stop when that is systemic."""
+        attempts = self.provider.limits.max_attempts
+        with self._lock:
+            self._failing = self._failing + 1 if refused else 0
+            failing, through = self._failing, self._through
+        if not refused or self.stop.is_set():
+            return
+        if not through:
+            self._give_up(f"{reason}; stopped after {attempts} attempts")
+        elif failing >= SYSTEMIC:
+            self._give_up(
+                f"{failing} batches in a row were refused after {attempts} attempts each, "
+                f"the last by {reason}"
+            )
 
     def _attempt(self, plan: Plan, waiting: list[Subscriber]) -> _Outcome:
         messages = [self.composer.compose(s) for s in waiting]
@@ -191,6 +251,10 @@ class Sender:
         addresses = [m.address for m in messages]
         try:
             receipts = self.provider.send(messages)
+        except QuotaError as exc:
+            self.ledger.release(plan.issue, addresses, "pending", str(exc))
+            self._quota(exc)
+            return _Outcome(retry=[])
         except TransientError as exc:
             self.ledger.release(plan.issue, addresses, "deferred", str(exc))
             retry = [s for s in waiting if s.normalised in marked]
@@ -199,8 +263,15 @@ class Sender:
             self.ledger.release(plan.issue, addresses, "pending", str(exc))
             raise
         self._record(plan, receipts)
-        again = {r.address for r in receipts if r.status == "deferred"}
-        waits = [r.retry_after for r in receipts if r.retry_after is not None]
+        # A recipient the server asks to leave for longer than max_wait waits for a rerun.
+        deferred = [r for r in receipts if r.status == "deferred"]
+        longest = self.provider.limits.max_wait
+        again = {r.address for r in deferred if (r.retry_after or 0.0) <= longest}
+        waits = [
+            r.retry_after for r in deferred if r.retry_after is not None and r.address in again
+        ]
+        with self._lock:
+            self.summary.deferred += len(deferred) - len(again)
         return _Outcome([s for s in waiting if s.normalised in again], max(waits, default=None))
 
     def _give_up(self, reason: str) -> None:
@@ -217,6 +288,7 @@ class Sender:
             summary.failed += tally["failed"]
             summary.unknown += tally["unknown"]
             summary.suppressed_now += sum(1 for r in receipts if r.suppress)
+            self._through = self._through or tally["sent"] > 0
 
 
 def _batches(

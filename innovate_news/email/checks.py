@@ -47,7 +47,7 @@ def check_issues(
     sent: Callable[[Issue], bool] | None = None,
 ) -> list[Problem]:
     """Problems of every issue not sent yet (each is what a subscriber would receive)."""
-    problems = _palette(settings)
+    problems = _palette(settings) + _postmark_unsubscribes(settings)
     try:
         issues = load_issues(settings)
     except ContentError as exc:
@@ -237,6 +237,26 @@ def _palette(settings: Settings) -> list[Problem]:
             None,
             f"[email] brand_colour {colours.brand} has a contrast of {ratio:.1f}:1 on white; "
             "links need 4.5:1 (WCAG AA): choose a darker colour",
+            "warning",
+        )
+    ]
+
+
+def _postmark_unsubscribes(settings: Settings) -> list[Problem]:
+    """On a broadcast stream Postmark puts its own List-Unsubscribe headers (and link) in
+    place of ours, unless the account may manage unsubscribes itself (granted on request)."""
+    if settings.email["provider"] != "postmark":
+        return []
+    stream = settings.provider("postmark")["message_stream"]
+    return [
+        Problem(
+            settings.path,
+            None,
+            f"[providers.postmark] message_stream {stream!r}: on a broadcast stream Postmark "
+            "replaces our List-Unsubscribe headers with its own unless the stream is set to "
+            "'Manage unsubscribes on your own' (Postmark support enables it); otherwise point "
+            "its SubscriptionChange webhook at /webhooks/postmark so its unsubscribes reach "
+            "the ledger",
             "warning",
         )
     ]

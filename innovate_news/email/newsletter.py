@@ -119,9 +119,9 @@ class Variant:
         return Message(
             recipient.address,
             fields["message_id"],
-            template.fill(values),
-            fields,
-            self._message_templates[1 if test else 0],
+            fields=fields,
+            template=self._message_templates[1 if test else 0],
+            make=functools.partial(template.fill, values),  # every value is encoded by now
         )
 
     @functools.cached_property

@@ -63,6 +63,19 @@ def _lookup(path: Path, address: str) -> Recipient | None:
     return None
 
 
+@dataclass(frozen=True)
+class Copy:
+    """One recipient's copy of an issue, rendered exactly as `send` would, not yet written."""
+
+    slug: str
+    html: str
+    text: str
+    eml: bytes
+    recipient: Recipient
+    variant: str
+    notice: str | None
+
+
 def write_preview(
     settings: Settings,
     ref: str,
@@ -72,6 +85,24 @@ def write_preview(
     now: dt.datetime | None = None,
 ) -> Preview:
     """Render one copy exactly as `send` would, and write it beside the other previews."""
+    copy = render(settings, ref, address, topics, now)
+    folder = out or settings.folder("preview")
+    base = folder / copy.slug
+    paths = (base.with_suffix(".html"), base.with_suffix(".txt"), base.with_suffix(".eml"))
+    output.write_text(paths[0], copy.html, private=True)  # the same links as the .eml
+    output.write_text(paths[1], copy.text, private=True)
+    output.write_bytes(paths[2], copy.eml, private=True)  # a working unsubscribe link
+    return Preview(*paths, recipient=copy.recipient, variant=copy.variant, notice=copy.notice)
+
+
+def render(
+    settings: Settings,
+    ref: str,
+    address: str | None = None,
+    topics: Iterable[str] | None = None,
+    now: dt.datetime | None = None,
+) -> Copy:
+    """One recipient's copy of the issue `ref` (the sample subscriber unless `address`)."""
     now = now or dt.datetime.now(dt.UTC)
     issue = resolve(settings, ref)
     recipient = recipient_for(settings, address)
@@ -88,10 +119,21 @@ def write_preview(
             "they would not get this issue; preview with --topics"
         )
     outgoing = variant.personalise(recipient, keys)
-    folder = out or settings.folder("preview")
-    base = folder / issue.slug
-    paths = (base.with_suffix(".html"), base.with_suffix(".txt"), base.with_suffix(".eml"))
-    output.write_text(paths[0], variant.fill_html(outgoing.fields))
-    output.write_text(paths[1], variant.fill_text(outgoing.fields))
-    output.write_bytes(paths[2], outgoing.data)
-    return Preview(*paths, recipient=recipient, variant=variant.key, notice=keys.notice)
+    html, text = variant.fill_html(outgoing.fields), variant.fill_text(outgoing.fields)
+    return Copy(issue.slug, html, text, outgoing.data, recipient, variant.key, keys.notice)
+
+
+def show(path: Path) -> bool:
+    """Open `path` in a web browser; False when there is none to open it with.
+
+    Python's own lookup, not xdg-open: on a machine without a display (a server, a container,
+    ssh) it finds no browser and says so, where xdg-open tries a row of console browsers and
+    prints an error for each.
+    """
+    import webbrowser
+
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return browser.open(path.resolve().as_uri())

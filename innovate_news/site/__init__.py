@@ -1,6 +1,7 @@
 """The static site and its feeds: `build` renders each changed post in worker processes into the
 cache, checks the whole, then stages pages, feeds, calendars and issue pages and puts them in
-place only when all are ready.
+place only when all are ready. `serve-site` (devsite, devserver, watch) builds a copy for a
+server on this machine and builds it again on every change.
 
 Public names: build.build, report.BuildReport, cache.Cache, cache.clear, keys.code,
 staging.Output, feeds.frame, calendar.vevent.
@@ -11,11 +12,14 @@ __all__ = [
     "build",
     "cache",
     "calendar",
+    "devserver",
+    "devsite",
     "feeds",
     "issue_pages",
     "keys",
     "report",
     "staging",
+    "watch",
     "workers",
     "writer",
 ]

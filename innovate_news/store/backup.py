@@ -26,7 +26,7 @@ from typing import Any
 
 from innovate_news import __version__
 from innovate_news.errors import BackupError, IssueLockedError
-from innovate_news.output import atomic, write_bytes
+from innovate_news.output import atomic, private_folder, write_bytes
 from innovate_news.store import locks
 
 MANIFEST = "manifest.json"
@@ -114,7 +114,7 @@ def restore(folder: Path, parts: Parts, path: Path) -> RestoreReport:
     The whole archive is checked before anything is written: every member a known file name,
     each matching its checksum, each database sound. A part the archive lacks is left as it is.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=folder) as tmp:
         manifest, staged = _unpack(path, parts, Path(tmp))
         changed = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -11,8 +12,16 @@ from pathlib import Path
 from typing import Self
 
 from innovate_news.errors import LedgerError
+from innovate_news.output import private_folder
 
 _TIMEOUT = 30.0  # seconds another process may hold the write lock before we give up
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file empty and owner-only unless it exists (SQLite would make it
+    0644 under the usual umask); SQLite gives its -wal and -shm files the database's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 class Database:
@@ -22,13 +31,14 @@ class Database:
 
     def __init__(self, path: Path, schema: str, durable: bool):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            private_folder(path.parent)
+            _create_private(path)
             self._db = sqlite3.connect(
                 path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False
             )
             self._set_up(schema, durable)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open {self.what} {path}: {exc}") from exc
         self._lock = threading.Lock()
 

@@ -17,12 +17,14 @@ from innovate_news.errors import LedgerError
 from innovate_news.mail import Receipt
 from innovate_news.secrecy import redact
 from innovate_news.settings import Settings
-from innovate_news.store import locks
-from innovate_news.store.database import Database
+from innovate_news.store import casefold, locks
+from innovate_news.store.casefold import key
+from innovate_news.store.reports import PREFER_CHOICE, Reports
+from innovate_news.store.versions import VersionRecords
 
 FILE_NAME = "ledger.sqlite3"
 STATES = ("pending", "sending", "sent", "failed", "deferred", "unknown")
-REASONS = ("unsubscribed", "bounced", "complained", "erased")
+REASONS = ("unsubscribed", "bounced", "complained", "manual", "erased")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS issues (
     issue TEXT PRIMARY KEY,
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     added_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     sent_at TEXT,
+    version TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (issue, address)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -50,6 +53,13 @@ CREATE TABLE IF NOT EXISTS suppressions (
 ) WITHOUT ROWID;
 -- Mailbox names are case-insensitive in practice: a suppression matches in any case.
 CREATE INDEX IF NOT EXISTS suppressions_nocase ON suppressions (address COLLATE NOCASE);
+-- Tokens of signed webhook requests, kept until their signature is stale (store.reports).
+CREATE TABLE IF NOT EXISTS webhook_tokens (
+    provider TEXT NOT NULL,
+    token TEXT NOT NULL,
+    until TEXT NOT NULL,
+    PRIMARY KEY (provider, token)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS test_sends (
     id INTEGER PRIMARY KEY,
     issue TEXT NOT NULL,
@@ -88,13 +98,17 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
-class Ledger(Database):
+class Ledger(VersionRecords, Reports):
     """One SQLite database, safe to share between the threads of one sender."""
 
     what = "the ledger"
 
     def __init__(self, path: Path, durable: bool = False):
         super().__init__(path, SCHEMA, durable)
+        # Rows an older version filed under a mixed-case address move to their key, once.
+        if not self._read(casefold.DONE):
+            with self._write() as db:
+                casefold.fold(db)
 
     @classmethod
     def open(cls, settings: Settings) -> Ledger:
@@ -123,7 +137,7 @@ class Ledger(Database):
             db.executemany(
                 "INSERT OR IGNORE INTO deliveries (issue, address, seq, state, added_at, "
                 "updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
-                ((issue, a, start + i, now, now) for i, a in enumerate(addresses, start=1)),
+                ((issue, key(a), start + i, now, now) for i, a in enumerate(addresses, start=1)),
             )
             return db.total_changes - before
 
@@ -158,16 +172,22 @@ class Ledger(Database):
         states = ",".join("?" * len(allowed))
         sql = (
             f"UPDATE deliveries SET state = 'sending', attempts = attempts + 1, provider = ?, "  # noqa: S608 (placeholders only)
-            f"updated_at = ? WHERE issue = ? AND address = ? AND state IN ({states}) "
-            "AND NOT EXISTS (SELECT 1 FROM suppressions s "
+            f"updated_at = ?, version = COALESCE(NULLIF(?, ''), version) WHERE issue = ? AND "
+            f"address = ? AND state IN ({states}) AND NOT EXISTS (SELECT 1 FROM suppressions s "
             "WHERE s.address = deliveries.address COLLATE NOCASE)"
         )
         now = _now()
-        marked = []
+        marked, used = [], {}
         with self._write() as db:
             for address in addresses:
-                if db.execute(sql, (provider, now, issue, address, *allowed)).rowcount:
+                version = self._stamped(issue, address)
+                digest = version.digest if version else ""
+                params = (provider, now, digest, issue, key(address), *allowed)
+                if db.execute(sql, params).rowcount:
                     marked.append(address)
+                    if version:
+                        used[digest] = version
+            self._record_versions(db, issue, used, now)
         return marked
 
     def finish(self, issue: str, receipts: Sequence[Receipt]) -> None:
@@ -179,7 +199,16 @@ class Ledger(Database):
                 " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END "
                 "WHERE issue = ? AND address = ? AND state = 'sending'",
                 (
-                    (r.status, r.provider_id, redact(r.error), now, r.status, now, issue, r.address)
+                    (
+                        r.status,
+                        r.provider_id,
+                        redact(r.error),
+                        now,
+                        r.status,
+                        now,
+                        issue,
+                        key(r.address),
+                    )
                     for r in receipts
                 ),
             )
@@ -197,7 +226,7 @@ class Ledger(Database):
                 "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?, "
                 "attempts = CASE WHEN ? = 'pending' THEN attempts - 1 ELSE attempts END "
                 "WHERE issue = ? AND address = ? AND state = 'sending'",
-                ((state, redact(error), now, state, issue, a) for a in addresses),
+                ((state, redact(error), now, state, issue, key(a)) for a in addresses),
             )
 
     def sent_since(self, since: dt.datetime, provider: str) -> int:
@@ -207,6 +236,16 @@ class Ledger(Database):
             (since.astimezone(dt.UTC).isoformat(timespec="microseconds"), provider),
         )
         return int(str(rows[0][0]))
+
+    def nth_sent_since(self, since: dt.datetime, provider: str, n: int) -> dt.datetime | None:
+        """When the (n+1)th oldest message handed to `provider` since `since` went out (for
+        when a cap has room again), or None if there are not that many."""
+        rows = self._read(
+            "SELECT sent_at FROM deliveries WHERE sent_at >= ? AND provider = ? "
+            "ORDER BY sent_at LIMIT 1 OFFSET ?",
+            (since.astimezone(dt.UTC).isoformat(timespec="microseconds"), provider, n),
+        )
+        return dt.datetime.fromisoformat(str(rows[0][0])) if rows else None
 
     def record_test(self, issue: str, provider: str, receipt: Receipt) -> None:
         """A --to test send: kept apart from the list's rows."""
@@ -259,16 +298,21 @@ class Ledger(Database):
     # Suppressions ------------------------------------------------------------------------
 
     def suppress(self, address: str, reason: str, source: str) -> bool:
-        """Never mail `address` again; False when it was already suppressed."""
+        """Never mail `address` again; False when it was already suppressed (an unsubscribe
+        or complaint still takes the place of a bounce or manual suppression: see reports)."""
         if reason not in REASONS:
             raise LedgerError(f"unknown suppression reason {reason!r}; use one of {REASONS}")
+        now = _now()
         with self._write() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO suppressions (address, reason, source, at) "
                 "VALUES (?, ?, ?, ?)",
-                (address, reason, source, _now()),
+                (address, reason, source, now),
             )
-            return cursor.rowcount > 0
+            if cursor.rowcount > 0:
+                return True
+            db.execute(PREFER_CHOICE, (reason, source, now, address, reason))
+            return False
 
     def is_suppressed(self, address: str) -> bool:
         sql = "SELECT 1 FROM suppressions WHERE address = ? COLLATE NOCASE"
@@ -280,6 +324,11 @@ class Ledger(Database):
 
     def suppressed(self) -> set[str]:
         return {str(a) for (a,) in self._read("SELECT address FROM suppressions")}
+
+    def suppression_reasons(self) -> dict[str, str]:
+        """Each suppressed address, lower-cased (they match in any case), and its reason."""
+        rows = self._read("SELECT address, reason FROM suppressions ORDER BY at")
+        return {str(a).lower(): str(r) for a, r in rows}
 
     def unsuppress(self, address: str) -> bool:
         """Lift the suppressions of `address`, in any case (only fresh consent may do this)."""

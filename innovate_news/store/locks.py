@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from innovate_news.errors import IssueLockedError
+from innovate_news.output import private_folder
 
 
 @contextlib.contextmanager
@@ -39,7 +40,7 @@ def exclusive(
 ) -> Iterator[None]:
     """Hold the flock on `path`, waiting up to `patience` seconds for another holder to let
     go; then raise `busy(who holds it)`. The holder's pid and host are written in the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)  # the first lock taken may be what creates the state folder
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + patience

@@ -14,17 +14,24 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
 from innovate_news import layout, templating
 from innovate_news.audience.lifecycle import ListService, SignupForm
 from innovate_news.content.posts import KIND_TITLES, KINDS
 from innovate_news.delivery import providers
 from innovate_news.errors import InnovateNewsError, RefusedError, TokenError
+from innovate_news.secrecy import redact
 from innovate_news.settings import Settings
 from innovate_news.web import webhooks
 
-MAX_BODY = 2_000_000  # bytes; a SendGrid batch of events is well under this
+# The most a request body may carry, per route. The pages' forms post a few hundred bytes.
+# Webhooks carry more: SendGrid batches events until a POST reaches 768 KB; Mailgun and
+# Postmark post one event each (a few KB; Postmark's optional bounce dump adds the bounced
+# message). waitress refuses anything over MAX_BODY before reading it (web.server).
+PAGE_BODY = 64 * 1024
+WEBHOOK_BODY = 2 * 1024 * 1024
+MAX_BODY = max(PAGE_BODY, WEBHOOK_BODY)
 EXTENSION = "innovate_news"
 
 
@@ -103,7 +110,7 @@ def create_app(
     service = service or ListService.open(settings, providers.mailer(settings))
     secrets = os.environ if environ is None else environ
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = PAGE_BODY
     app.extensions[EXTENSION] = service
     pages = Pages(settings, service.public_url)
     base = urlsplit(settings.base_url)
@@ -114,7 +121,19 @@ def create_app(
         value = request.args.get("t", "")
         if not value:
             raise TokenError("the link has no token; use the whole link from the email")
+        if not value.isascii():  # a token never holds one; the MAC check would choke on it
+            raise TokenError("the link is damaged; use the whole link from the email")
         return value
+
+    @app.before_request
+    def bounded() -> None:
+        # Refused by its Content-Length before anything reads it: a route that never looks at
+        # the body (the one-click unsubscribe) would otherwise accept any size.
+        webhook = request.path.startswith("/webhooks/")
+        limit = WEBHOOK_BODY if webhook else PAGE_BODY
+        request.max_content_length = limit  # bounds a chunked body too, as it is read
+        if (request.content_length or 0) > limit:
+            abort(413)
 
     @app.after_request
     def secure(response: Response) -> Response:
@@ -134,9 +153,15 @@ def create_app(
             response.headers["Retry-After"] = "3600"
         return response
 
+    @app.errorhandler(413)
+    def too_large(exc: Exception) -> Response | tuple[dict[str, str], int]:
+        if request.path.startswith("/webhooks/"):
+            return {"error": f"the body is over {WEBHOOK_BODY} bytes"}, 413
+        return pages.message("Sorry", "That request is too large.", 413)
+
     @app.errorhandler(InnovateNewsError)
     def failed(exc: InnovateNewsError) -> Response:
-        app.logger.error("%s: %s", type(exc).__name__, exc)
+        app.logger.error("%s: %s", type(exc).__name__, redact(str(exc)))
         return pages.message("Sorry", "Something went wrong here; please try again later.", 503)
 
     @app.get("/unsubscribe")
@@ -218,8 +243,20 @@ def create_app(
         )
 
     @app.get("/confirm")
+    def confirm_page() -> Response:
+        # One button, as for unsubscribing: a mail scanner that fetches (GET or HEAD) every
+        # link in the email must not complete the double opt-in nobody asked for.
+        value = token()
+        signup = service.pending(value)
+        return pages.render(
+            "list_confirm", heading="Confirm your subscription", address=signup.address,
+            action=f"{service.public_url}confirm?t={value}", consent_text=signup.consent_text,
+            consent_version=signup.consent_version,
+        )  # fmt: skip
+
+    @app.post("/confirm")
     def confirm() -> Response:
-        signup = service.confirm(token())
+        signup = service.confirm(token())  # the consent is recorded at this moment
         return pages.message(
             "You are subscribed",
             f"Thank you: {signup.address} will get {title} news from the next issue on.",
@@ -254,7 +291,5 @@ def _webhook(
     """Verify and apply a provider's events; (events read, new suppressions)."""
     secret = environ.get(webhooks.VARIABLES[provider], "")
     user = service.settings["serve"]["postmark_webhook_user"]
-    webhooks.verify(provider, headers, body, secret, service.clock(), user)
-    events = webhooks.events(provider, body)
-    reports = [(event.address, event.reason) for event in events]
-    return len(events), service.suppress_reported(f"{provider} webhook", reports)
+    # Verified, checked for a replay and applied to the ledger in one step (web.webhooks).
+    return webhooks.receive(service.ledger, provider, headers, body, secret, service.clock(), user)

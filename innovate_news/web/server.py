@@ -10,6 +10,8 @@ from typing import Any
 
 from waitress.server import BaseWSGIServer, MultiSocketServer, create_server
 
+from innovate_news.web.app import MAX_BODY
+
 WsgiApp = Callable[..., Any]
 
 
@@ -23,6 +25,10 @@ def _server(
 ) -> BaseWSGIServer:
     options: dict[str, Any] = {"host": host, "port": port, "threads": threads}
     options["ident"] = "innovate-news"
+    # A longer Content-Length is answered 413 from the headers alone, the body never read
+    # (waitress refuses a length equal to its limit, hence the + 1); the app holds each route
+    # to its own, lower limit (web.app).
+    options["max_request_body_size"] = MAX_BODY + 1
     if trusted_proxy:
         # The proxy's X-Forwarded-For becomes the client address the sign-up limit counts.
         options["trusted_proxy"] = trusted_proxy

@@ -52,7 +52,29 @@ CASES = {
         "date is not a date or datetime",
     ),
     "impossible date": Case(
-        "feb.md", post(GOOD.replace("2021-03-04", "2021-02-30")), 3, "is not a real date"
+        "feb.md",
+        post(GOOD.replace("2021-03-04", "2021-02-30")),
+        3,
+        "date 2021-02-30 does not exist: February 2021 has 28 days",
+    ),
+    "impossible date and time": Case(
+        "leap.md",
+        post(GOOD.replace("2021-03-04", "2023-02-29 10:00")),
+        3,
+        "date 2023-02-29 does not exist: February 2023 has 28 days",
+    ),
+    "title with a colon": Case(
+        "colon.md",
+        post(GOOD.replace("title: A post", "title: Networks: how they work")),
+        2,
+        'the title has ": " in it, which YAML reads as the start of another field; '
+        'put it in quotes: title: "Networks: how they work"',
+    ),
+    "misspelt field": Case(
+        "typo.md",
+        post(GOOD.replace("kind: blog", "kind: blog\nsumary: A summary")),
+        5,
+        "unknown field 'sumary': did you mean 'summary'?",
     ),
     "event without event block": Case(
         "meeting.md", post(GOOD.replace("kind: blog", "kind: event")), 1, "an event needs event:"
@@ -71,7 +93,7 @@ CASES = {
     ),
     "yaml syntax error": Case(
         "broken.md",
-        post("---\ntitle: A post\ndate: 2021-03-04\nkind: blog\nsummary: one: two\n---\nHi\n"),
+        post('---\ntitle: A post\ndate: 2021-03-04\nkind: blog\nsummary: "one" two\n---\nHi\n'),
         5,
         "YAML syntax error",
     ),
@@ -155,11 +177,11 @@ def test_bad_post_leaves_an_existing_site_unchanged(
 def test_check_reports_the_same_problem_without_writing(
     project: Path, run: Callable[..., Result], case: Case
 ) -> None:
-    path = add(project, case.name, case.data)
+    add(project, case.name, case.data)
     result = run("check")
     assert_failed_cleanly(result)
     [problem] = located(result.stderr)
-    assert problem[:2] == (str(path), case.line)
+    assert problem[:2] == (f"posts/{case.name}", case.line)  # relative to the project
     assert case.message in problem[2]
     assert "1 problem(s) found." in result.stderr
     assert not (project / "site").exists()
@@ -173,7 +195,7 @@ def test_duplicate_slug_names_both_files(project: Path, run: Callable[..., Resul
         result = run(*command)
         assert_failed_cleanly(result)
         [problem] = located(result.stderr)
-        assert problem[:2] == (str(copy), 1)
+        assert (project / problem[0]).resolve() == copy and problem[1] == 1
         assert f"slug 'why-extra-familial-harm' is also used by {original}" in problem[2]
     assert not (project / "site").exists()
 
@@ -293,7 +315,7 @@ def test_check_reports_a_template_syntax_error_with_its_line(
         result = run(*command)
         assert_failed_cleanly(result)
         [problem] = located(result.stderr)
-        assert problem[:2] == (str(broken), number), command
+        assert (project / problem[0]).resolve() == broken and problem[1] == number, command
     # the page template is fine, but a broken index must not leave a half-built site behind
     assert not (project / "site").exists()
 
@@ -349,6 +371,83 @@ def test_check_also_checks_the_subscriber_list(project: Path, run: Callable[...,
     )
     result = run("check", "--now", "2026-11-25", "--subscribers", str(bad))
     assert result.exit_code == 1
-    assert f"{bad}:3:" in result.stderr  # the invalid address, by row
-    assert f"{bad}:5:" in result.stderr  # the unknown status
+    rows = {(path, line) for path, line, _ in located(result.stderr)}
+    assert ("bad.csv", 3) in rows  # the invalid address, by row (relative to the project)
+    assert ("bad.csv", 5) in rows  # the unknown status
     assert "ok@example.org" in result.stderr.lower()  # the duplicate is reported too
+
+
+# GitHub's workflow command syntax: `::error file=F,line=N::message`, with `%`, CR and LF escaped
+# in the message, and also `:` and `,` in the properties (as actions/toolkit escapes them).
+COMMAND = re.compile(r"^::(?P<kind>error|warning)(?: (?P<properties>[^:]*))?::(?P<data>.*)$")
+
+
+def unescape(value: str, property_value: bool = False) -> str:
+    if property_value:
+        value = value.replace("%3A", ":").replace("%2C", ",")
+    return value.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+def workflow_commands(stdout: str) -> list[tuple[str, str | None, int | None, str]]:
+    """(kind, file, line, message) of each line, which must all be workflow commands."""
+    parsed = []
+    for text in stdout.splitlines():
+        match = COMMAND.match(text)
+        assert match, f"not a workflow command: {text!r}"
+        found = dict(item.split("=", 1) for item in (match["properties"] or "").split(",") if item)
+        assert set(found) <= {"file", "line"}, text
+        file = unescape(found["file"], property_value=True) if "file" in found else None
+        line = int(found["line"]) if "line" in found else None
+        parsed.append((match["kind"], file, line, unescape(match["data"])))
+    return parsed
+
+
+def test_check_format_github_prints_annotations_for_the_same_problems(
+    project: Path, run: Callable[..., Result]
+) -> None:
+    add(project, "feb.md", post(GOOD.replace("2021-03-04", "2021-02-30")))
+    add(project, "a,b.md", post(GOOD))  # a comma in the path: escaped in the property
+    add(project, "50%.md", post(GOOD))  # a % in the path and in the message
+    text = run("check", *NOW_ARG)
+    result = run("check", *NOW_ARG, "--format", "github")
+    assert result.exit_code == 1
+    assert "file=posts/a%2Cb.md," in result.stdout
+    assert "file=posts/50%25.md,line=1::slug '50%25' may only" in result.stdout
+    commands = workflow_commands(result.stdout)
+    assert sorted((file or "", line or 0, message) for _, file, line, message in commands) == (
+        sorted((path, line, message) for path, line, message in located(text.stderr))
+    )
+    assert {(kind, file, line) for kind, file, line, _ in commands} == {
+        ("error", "posts/feb.md", 3),
+        ("error", "posts/a,b.md", 1),
+        ("error", "posts/50%.md", 1),
+    }
+    assert result.stderr == "3 problem(s) found.\n"
+
+
+def test_check_format_github_prints_nothing_when_all_is_good(
+    run: Callable[..., Result],
+) -> None:
+    result = run("check", *NOW_ARG, "--format", "github")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("All good")
+    assert result.stderr == ""
+
+
+def test_workflow_commands_escape_what_would_end_them(tmp_path: Path) -> None:
+    from innovate_news.cli import problems as report
+    from innovate_news.errors import Problem
+
+    root = tmp_path.resolve()
+    odd = Problem(root / "posts" / "a:b,c.md", 4, "100% sure\r\nnext: line, more")
+    line = report.github(odd, root)
+    assert line == "::error file=posts/a%3Ab%2Cc.md,line=4::100%25 sure%0D%0Anext: line, more"
+    assert workflow_commands(line) == [
+        ("error", "posts/a:b,c.md", 4, "100% sure\r\nnext: line, more")
+    ]
+    warning = Problem(root / "issues" / "x.md", None, "long subject", "warning")
+    assert report.github(warning, root) == "::warning file=issues/x.md::long subject"
+    assert report.github(Problem(None, None, "no posts"), root) == "::error::no posts"
+    elsewhere = Problem(Path("/elsewhere/list.csv"), 2, "bad row")
+    assert report.github(elsewhere, root) == "::error file=/elsewhere/list.csv,line=2::bad row"
+    assert report.text(odd, root).startswith("posts/a:b,c.md:4: 100% sure")

@@ -230,3 +230,69 @@ def test_an_erased_person_typed_back_into_the_list_is_not_mailed(
     sent = {p.name for p in outbox.rglob("*.eml")}
     assert sent and not any(address in name for name in sent)
     assert "amelia.hart@example.org.eml" in sent
+
+
+def both_spellings(settings: Settings) -> None:
+    write_list(
+        settings.root,
+        [
+            "Fatima.R@Example.org,Fatima Rahman,subscribed,,,web form",
+            "amelia.hart@example.org,,subscribed,,,web form",
+            "fatima.r@example.ORG,Fatima again,subscribed,,,import",
+        ],
+    )
+
+
+def test_unsubscribing_one_spelling_stops_every_spelling(listed: Settings, run: Run) -> None:
+    both_spellings(listed)
+    assert run("subscribers", "unsubscribe", "FATIMA.R@example.org").exit_code == 0
+    result = run("send", "latest", "--provider", "outbox", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "1 suppressed" in result.output and "1 duplicates" in result.output
+    sent = {p.name for p in listed.folder("outbox").rglob("*.eml")}
+    assert sent == {"amelia.hart@example.org.eml"}
+    assert run("subscribers", "sync").exit_code == 0
+    rows = csv.DictReader(io.StringIO((listed.root / "subscribers.csv").read_text()))
+    assert [r["status"] for r in rows] == ["unsubscribed", "subscribed", "unsubscribed"]
+
+
+def test_erasing_one_spelling_erases_every_spelling(listed: Settings, run: Run) -> None:
+    both_spellings(listed)
+    issue = "2023-06-summer-update"
+    with Ledger.open(listed) as ledger:
+        ledger.add(issue, ["Fatima.R@example.org", "amelia.hart@example.org"])
+        ledger.suppress("FATIMA.R@example.org", "bounced", "test")
+    outbox = listed.folder("outbox") / issue
+    copies = [outbox / "Fatima.R@example.org.eml", outbox / "test" / "FATIMA.R@example.org.eml"]
+    for copy in copies:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(b"To: Fatima.R@example.org\r\n\r\nHello\r\n")
+    before = json.loads(run("subscribers", "show", "fatima.r@EXAMPLE.org").output)
+    assert [r["row"] for r in before["subscriber_list"]["rows"]] == [2, 4]
+    assert len(before["outbox_files"]) == 2 and len(before["deliveries"]) == 1
+
+    result = run("subscribers", "erase", "fatima.r@example.org", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "2 list row(s)" in result.output and "2 outbox file(s)" in result.output
+    assert not any(copy.exists() for copy in copies)
+    assert list(people(listed)) == ["amelia.hart@example.org"]
+    for spelling in ("Fatima.R@Example.org", "fatima.r@example.org"):
+        after = json.loads(run("subscribers", "show", spelling).output)
+        assert after["erased"] is True and after["subscriber_list"]["rows"] == []
+        assert not any(after[k] for k in ("deliveries", "suppressions", "outbox_files"))
+    data = (listed.folder("state") / "ledger.sqlite3").read_bytes().lower()
+    assert b"fatima.r@example.org" not in data
+
+
+def test_an_import_matches_any_spelling_and_keeps_the_address_as_written(
+    listed: Settings, run: Run, tmp_path: Path
+) -> None:
+    source = write(
+        tmp_path / "more.csv",
+        ["email,name", "FATIMA@example.org,Fatima R", "New.Person@Example.ORG,New Person"],
+    )
+    result = run("subscribers", "import", str(source))
+    assert result.exit_code == 0 and "1 added" in result.output, result.output
+    found = subscribers.read(listed.root / "subscribers.csv").by_key()
+    assert found["fatima@example.org"].email == "fatima@example.org"  # the list's own spelling
+    assert found["new.person@example.org"].email == "New.Person@example.org"

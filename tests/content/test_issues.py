@@ -213,7 +213,7 @@ def test_check_flags_images_without_alt_and_links_to_missing_pages(
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert any(
-        line.startswith(f"{project}/issues/2023-12-check.md:10: image ") and "no alt text" in line
+        line.startswith("issues/2023-12-check.md:10: image ") and "no alt text" in line
         for line in lines
     )
     assert any(

@@ -147,3 +147,60 @@ def test_plain_commonmark_is_used_only_where_it_gives_the_same_html() -> None:
     extended = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~gone~~ and a note[^1]\n\n[^1]: The note.\n"
     html = markdown.to_html(extended)
     assert "<table>" in html and "<s>gone</s>" in html and "footnote" in html
+
+
+def test_short_forms_link_to_a_post_or_an_issue_wherever_the_site_lives() -> None:
+    out = render(
+        "[a](post:other) [b](post:other#method) [c](issue:2021-01-winter-update) "
+        '[d](<post:other/>) ![e](post:other)\n\n<a href="issue:spring">raw</a>\n'
+    )
+    assert hrefs(out) == [
+        f"{BASE}posts/other/",
+        f"{BASE}posts/other/#method",
+        f"{BASE}issues/2021-01-winter-update/",
+        f"{BASE}posts/other/",
+        f"{BASE}issues/spring/",
+    ]
+    local = "http://127.0.0.1:8000/"
+    assert markdown.absolute("post:other", local, local) == f"{local}posts/other/"
+
+
+def test_a_site_rooted_path_is_on_the_site_even_below_the_hosts_root() -> None:
+    # Both spellings lead to the post; before, /posts/other/ left the site for the host's root.
+    assert markdown.absolute("/posts/other/", PAGE, BASE) == f"{BASE}posts/other/"
+    assert markdown.absolute("/innovate/posts/other/", PAGE, BASE) == f"{BASE}posts/other/"
+    assert markdown.absolute("/images/p.png", PAGE, BASE) == f"{BASE}images/p.png"
+    assert markdown.absolute("/innovate", PAGE, BASE) == "https://example.org/innovate"
+    root = "https://example.org/"
+    assert markdown.absolute("/posts/other/", root, root) == f"{root}posts/other/"
+
+
+def test_links_are_found_with_their_lines() -> None:
+    source = (
+        "Intro with [a](post:a) and\n"  # 1
+        "a second line ![b](images/b.png).\n"  # 2
+        "\n"
+        "| x | y |\n"  # 4
+        "|---|---|\n"
+        "| [c](issue:c) | 1 |\n"  # 6
+        "\n"
+        "<div>\n"  # 8
+        '<img src="images/d.png" alt="d">\n'  # 9
+        "</div>\n"
+        "\n"
+        "```\n[not a link](post:code)\n```\n"  # 12-14
+        "\n"
+        "- item\n"  # 16
+        '  and <a href="post:e">e</a>[^1]\n'  # 17
+        "\n"
+        "[^1]: A note on [f](post:f).\n"  # 19
+    )
+    found = [(link.url, link.line, link.image) for link in markdown.links(source)]
+    assert sorted(found, key=lambda item: item[1]) == [
+        ("post:a", 1, False),
+        ("images/b.png", 2, True),
+        ("issue:c", 6, False),
+        ("images/d.png", 9, True),
+        ("post:e", 17, False),
+        ("post:f", 19, False),
+    ]

@@ -102,8 +102,32 @@ def test_bad_date_names_its_line(tmp_path: Path) -> None:
 def test_a_date_that_does_not_exist_is_an_error_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "impossible.md"
     problem = only_problem(path, GOOD.replace("date: 2021-03-04", "date: 2021-13-45"))
-    assert problem.startswith(f"{path}:3: ")
-    assert "'2021-13-45' is not a real date" in problem
+    assert problem == f"{path}:3: date 2021-13-45 does not exist: there is no month 13"
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("2024-02-31", "2024-02-31 does not exist: February 2024 has 29 days"),
+        ("2023-02-29", "2023-02-29 does not exist: February 2023 has 28 days"),
+        ("2024-04-31 10:00", "2024-04-31 does not exist: April 2024 has 30 days"),
+        ("2024-06-31T09:30:00", "2024-06-31 does not exist: June 2024 has 30 days"),
+    ],
+)
+def test_a_day_not_in_the_calendar_is_named_not_a_yaml_error(
+    tmp_path: Path, written: str, why: str
+) -> None:
+    path = tmp_path / "impossible.md"
+    problem = only_problem(path, GOOD.replace("date: 2021-03-04", f"date: {written}"))
+    assert problem == f"{path}:3: date {why}"
+    assert "YAML" not in problem
+
+
+def test_an_event_start_not_in_the_calendar_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "meeting.md"
+    text = GOOD.replace("kind: blog", "kind: event\nevent:\n  start: 2025-09-31 10:00:00")
+    problem = only_problem(path, text)
+    assert problem == f"{path}:6: start 2025-09-31 does not exist: September 2025 has 30 days"
 
 
 def test_missing_date(tmp_path: Path) -> None:
@@ -158,9 +182,21 @@ def test_image_with_blank_alt(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_has_the_line_of_the_mistake(tmp_path: Path) -> None:
     path = tmp_path / "broken.md"
-    text = "---\ntitle: A post\ndate: 2021-03-04\nsummary: one: two\nkind: blog\n---\nHi\n"
+    text = '---\ntitle: A post\ndate: 2021-03-04\nsummary: "one" two\nkind: blog\n---\nHi\n'
     problem = only_problem(path, text)
     assert problem.startswith(f"{path}:4: YAML syntax error")
+
+
+def test_a_title_with_a_colon_says_to_put_it_in_quotes(tmp_path: Path) -> None:
+    path = tmp_path / "colon.md"
+    text = GOOD.replace("title: A post", 'title: Networks: how "they" work')
+    problem = only_problem(path, text)
+    assert problem == (
+        f'{path}:2: the title has ": " in it, which YAML reads as the start of another field; '
+        'put it in quotes: title: "Networks: how \\"they\\" work"'
+    )
+    fixed = GOOD.replace("title: A post", 'title: "Networks: how \\"they\\" work"')
+    assert parse(path, fixed).title == 'Networks: how "they" work'  # the suggestion parses
 
 
 def test_unclosed_yaml_list_points_at_where_it_opened(tmp_path: Path) -> None:
@@ -191,7 +227,32 @@ def test_a_non_utf8_file_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
 def test_unknown_field_is_named(tmp_path: Path) -> None:
     path = tmp_path / "typo.md"
     problem = only_problem(path, GOOD.replace("kind: blog", "kind: blog\nsumary: Oops"))
-    assert problem.startswith(f"{path}:5: unknown field 'sumary'")
+    assert problem == f"{path}:5: unknown field 'sumary': did you mean 'summary'?"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("Title", "title"), ("tag", "tags"), ("author", "authors")]
+)
+def test_a_close_miss_of_a_field_suggests_it(tmp_path: Path, typo: str, meant: str) -> None:
+    path = tmp_path / "typo.md"
+    text = GOOD.replace("kind: blog", f"kind: blog\n{typo}: x")
+    problem = only_problem(path, text)
+    assert problem == f"{path}:5: unknown field {typo!r}: did you mean {meant!r}?"
+
+
+def test_an_unknown_field_far_from_any_lists_the_known_ones(tmp_path: Path) -> None:
+    path = tmp_path / "typo.md"
+    problem = only_problem(path, GOOD.replace("kind: blog", "kind: blog\ncolour: red"))
+    assert problem.startswith(f"{path}:5: unknown field 'colour' (known: authors, date, ")
+
+
+def test_a_close_miss_of_an_event_field_suggests_it(tmp_path: Path) -> None:
+    path = tmp_path / "meeting.md"
+    text = GOOD.replace(
+        "kind: blog", "kind: event\nevent:\n  start: 2021-05-01 10:00\n  locaton: Online"
+    )
+    problem = only_problem(path, text)
+    assert problem == f"{path}:7: unknown field 'event.locaton': did you mean 'event.location'?"
 
 
 def test_all_problems_of_one_file_are_reported_together(tmp_path: Path) -> None:

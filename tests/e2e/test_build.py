@@ -96,7 +96,7 @@ def test_a_bad_post_exits_1_with_file_and_line_and_no_traceback(project: Path) -
     for args in (("build", "--now", NOW), ("check",)):
         result = innovate_news(*args, cwd=project)
         assert result.returncode == 1, args
-        assert f"{bad}:1: an event needs event:" in result.stderr
+        assert f"posts/{bad.name}:1: an event needs event:" in result.stderr  # check: relative
         assert "Traceback" not in result.stderr
     assert not (project / "site").exists()
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import webbrowser
 from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import Result
 
@@ -94,15 +94,17 @@ def test_preview_open_launches_the_html(
 ) -> None:
     launched: list[str] = []
 
-    def launch(url: str, **kwargs: object) -> int:
-        launched.append(url)
-        return 0
+    class Browser(webbrowser.BaseBrowser):
+        def open(self, url: str, new: int = 0, autoraise: bool = True) -> bool:
+            launched.append(url)
+            return True
 
     # No desktop here to open a browser on: record what would have been opened.
-    monkeypatch.setattr(click, "launch", launch)
+    monkeypatch.setattr(webbrowser, "get", lambda using=None: Browser())
     result = run("preview", "latest", "--out", str(project / "p"), "--open", env=ENV)
     assert result.exit_code == 0, result.output
-    assert launched == [str(project / "p" / "2023-06-guidance-year.html")]
+    assert launched == [(project / "p" / "2023-06-guidance-year.html").as_uri()]
+    assert "No web browser" not in result.output
 
 
 def test_preview_help(run: Callable[..., Result]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.errors import IssueLockedError, LedgerError
 from innovate_news.mail import Message, Receipt
 from innovate_news.store.ledger import Ledger
+from innovate_news.store.versions import Version
 from tests.support.servers import ISSUE, SimpleComposer, deliver, write_list
 
 
@@ -170,6 +172,85 @@ def test_the_lock_dies_with_its_process(ledger: Ledger, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
     with ledger.lock(ISSUE):
         pass
+
+
+def test_each_mark_records_its_version_and_a_version_is_kept_from_its_first_copy(
+    ledger: Ledger,
+) -> None:
+    first = Version.of("all", "Issue 7", "In short", "<p>Hi {{html_name}}</p>", "Hi {{name}}\n")
+    second = Version.of("all", "CORRECTED: Issue 7", "In short", "<p>Hi</p>", "Hi {{name}}\n")
+    a, b, c = "a@example.org", "b@example.org", "c@example.org"
+    ledger.add(ISSUE, [a, b, c])
+    ledger.stamp(ISSUE, {a: first, b: first})
+    assert ledger.versions(ISSUE) == []  # nothing has gone out yet
+    ledger.begin(ISSUE, [a], "smtp", ["pending"])
+    ledger.finish(ISSUE, [Receipt(a, "sent")])
+    (kept,) = ledger.versions(ISSUE)
+    assert (kept.variant, kept.digest, kept.subject, kept.preheader, kept.text) == (
+        "all", first.digest, "Issue 7", "In short", "Hi {{name}}\n",
+    )  # fmt: skip
+    assert kept.first_at and ledger.current_versions(ISSUE) == {"all": kept}
+    ledger.stamp(ISSUE, {b: second})
+    ledger.begin(ISSUE, [b], "smtp", ["pending"])
+    ledger.release(ISSUE, [b], "deferred", "421 busy")  # the second version never went out
+    assert ledger.current_versions(ISSUE)["all"].digest == first.digest
+    ledger.begin(ISSUE, [b], "smtp", ["deferred"])
+    ledger.finish(ISSUE, [Receipt(b, "sent")])
+    assert ledger.current_versions(ISSUE)["all"].digest == second.digest
+    assert [v.digest for v in ledger.versions(ISSUE)] == [first.digest, second.digest]
+    assert ledger.version_counts(ISSUE) == {
+        first.digest: {"sent": 1}, second.digest: {"sent": 1}, "": {"pending": 1},
+    }  # fmt: skip
+
+
+def test_a_ledger_from_before_versions_were_kept_gains_them(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as old, old:
+        old.execute(
+            "CREATE TABLE deliveries (issue TEXT NOT NULL, address TEXT NOT NULL, seq INTEGER "
+            "NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, provider TEXT "
+            "NOT NULL DEFAULT '', provider_id TEXT NOT NULL DEFAULT '', last_error TEXT NOT "
+            "NULL DEFAULT '', added_at TEXT NOT NULL, updated_at TEXT NOT NULL, sent_at TEXT, "
+            "PRIMARY KEY (issue, address)) WITHOUT ROWID"
+        )
+        old.execute(
+            "INSERT INTO deliveries (issue, address, seq, state, added_at, updated_at) "
+            "VALUES (?, 'a@example.org', 1, 'sent', 'then', 'then')",
+            (ISSUE,),
+        )
+    ledger = Ledger(path)
+    assert ledger.version_counts(ISSUE) == {"": {"sent": 1}}
+    assert Ledger(path).states(ISSUE) == {"a@example.org": "sent"}  # a second open is a no-op
+
+
+def test_the_plan_says_why_snapshot_rows_are_left_out_and_removed_means_off_the_list(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    class NothingForBlog(SimpleComposer):
+        def variant_key(self, topics: frozenset[str]) -> str | None:
+            return None if topics == {"blog"} else "all"
+
+    listing = subscribers.read(write_list(tmp_path, 7))
+    deliver(ledger, MemoryProvider(), listing, limit=1)  # r001 sent, the rest pending
+    ledger.suppress("r003@example.org", "unsubscribed", "one-click")
+    ledger.erase("r004@example.org", "erased:k1:0123abcd", "request")
+    (tmp_path / "subscribers.csv").write_text(
+        "email,name,status,topics\nr001@example.org,A,subscribed,\n"
+        "r002@example.org,B,subscribed,blog\nr003@example.org,C,subscribed,\n"
+        "r006@example.org,F,unsubscribed,\nr007@example.org,G,subscribed,\n",
+        encoding="utf-8",
+    )  # r004 erased and r005 taken off the list; r002 now wants only what this issue lacks
+    later = plan(
+        ledger, ISSUE, "s", subscribers.read(tmp_path / "subscribers.csv"), NothingForBlog(),
+        Options("memory"),
+    )  # fmt: skip
+    assert [s.normalised for s in later.recipients] == ["r007@example.org"]
+    assert later.removed == 1
+    assert later.left_out == {"no_content": 1, "suppressed": 1, "erased": 1, "not_subscribed": 1}
+    assert (
+        "not sent: 1 no longer on the list, 1 unsubscribed or bounced in the list, "
+        "1 suppressed since, 1 erased, 1 with nothing in this issue for their topics now"
+    ) in "\n".join(later.lines())
 
 
 OPEN_AT_ONCE = """

@@ -9,10 +9,12 @@ import email.parser
 import email.policy
 import itertools
 import json
+import re
 import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,9 +61,38 @@ class SmtpHandler:
     down: bool = False
     tries: Counter[tuple[str, str]] = field(default_factory=Counter)
     auth_logins: list[str] = field(default_factory=list)
+    # A relay's limits. After `per_connection` messages on one connection, MAIL (or RCPT, per
+    # `limit_stage`) is answered `limit_reply`; the connection stays open unless it is a 421.
+    per_connection: int | None = None
+    limit_reply: str = "452 4.5.3 Too many messages in this connection"
+    limit_stage: str = "mail"
+    # After `quota_after` messages accepted in all, `quota_stage` ("ehlo", "auth", "mail",
+    # "rcpt" or "message", the reply after the final dot) is answered `quota_reply`.
+    quota_after: int | None = None
+    quota_reply: str = "454 Throttling failure: Daily message quota exceeded"
+    quota_stage: str = "message"
+    refused: int = 0  # replies given for the two limits above
+    # Decides the reply to the nth MAIL command of the whole run (1, 2, ...); None: normal.
+    mail_script: Callable[[int], str | None] | None = None
+    mails: int = 0
 
     def received(self) -> Counter[str]:
         return Counter(address for address, _ in self.messages)
+
+    def _limited(self, server: Any, session: Any, stage: str) -> str | None:
+        """The relay-limit reply due at `stage` on this connection, if any."""
+        reply = None
+        carried = getattr(session, "carried", 0)
+        if self.quota_after is not None and self.accepted >= self.quota_after:
+            reply = self.quota_reply if stage == self.quota_stage else None
+        elif self.per_connection is not None and carried >= self.per_connection:
+            reply = self.limit_reply if stage == self.limit_stage else None
+        if reply is None:
+            return None
+        self.refused += 1
+        if reply.startswith("421"):
+            server.loop.call_soon(server.transport.close)
+        return reply
 
     def _scripted(self, stage: str, address: str) -> str | None:
         self.tries[stage, address] += 1
@@ -76,7 +107,8 @@ class SmtpHandler:
         if self.down:
             server.transport.abort()
         session.host_name = hostname
-        return responses
+        limited = self._limited(server, session, "ehlo")
+        return [limited] if limited else responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -84,6 +116,15 @@ class SmtpHandler:
         if self.down:
             server.transport.abort()
             return "421 4.3.2 gone"
+        limited = self._limited(server, session, "mail")
+        if limited:
+            return limited
+        self.mails += 1
+        scripted = self.mail_script(self.mails) if self.mail_script else None
+        if scripted:
+            if scripted.startswith("421"):
+                server.loop.call_soon(server.transport.close)
+            return scripted
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -91,7 +132,7 @@ class SmtpHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
-        reply = self._scripted("rcpt", address)
+        reply = self._limited(server, session, "rcpt") or self._scripted("rcpt", address)
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -107,9 +148,13 @@ class SmtpHandler:
                 if reply.startswith("421"):
                     server.loop.call_soon(server.transport.close)
                 return reply
+        limited = self._limited(server, session, "message")
+        if limited:
+            return limited
         for address in envelope.rcpt_tos:
             self.messages.append((address, envelope.original_content if self.keep else b""))
         self.accepted += 1
+        session.carried = getattr(session, "carried", 0) + 1
         if self.drop_after is not None and self.accepted >= self.drop_after:
             self.down = True
         return f"250 2.0.0 Ok: queued as Q{self.accepted:06d}"
@@ -134,6 +179,9 @@ def _authenticator(handler: SmtpHandler) -> Callable[..., AuthResult]:
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         if isinstance(data, LoginPassword):
             handler.auth_logins.append(data.login.decode())
+            limited = handler._limited(server, session, "auth")
+            if limited:
+                return AuthResult(success=False, handled=False, message=limited)
             ok = data.login.decode() == USER and data.password.decode() == PASSWORD
             return AuthResult(success=ok, handled=False)
         return AuthResult(success=False, handled=False)
@@ -219,6 +267,15 @@ class Api:
     delivered: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     ids: Iterator[int] = field(default_factory=itertools.count)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    poisoned: set[str] = field(default_factory=set)  # a request naming one of these gets 500
+    refusals: int = 0  # requests answered 500 for that
+    # Added for the providers' finer rules (see ApiRules below): each POST's framing headers,
+    # Postmark's suppression lists per message stream (address → (reason, origin)), and the
+    # addresses Mailgun refuses as invalid (naming them in its answer or not).
+    framing: list[dict[str, str]] = field(default_factory=list)
+    postmark_suppressed: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    mailgun_invalid: set[str] = field(default_factory=set)
+    mailgun_names_invalid: bool = False
 
     def received(self) -> Counter[str]:
         return Counter(address for address, _ in self.delivered)
@@ -232,7 +289,59 @@ class Api:
                 self.delivered.extend((a, {}) for a, _ in recipients)
 
 
-class ApiHandler(BaseHTTPRequestHandler):
+class ApiRules:
+    """What the local APIs do besides the happy path: Postmark's per-stream suppression lists
+    (406 on send, the suppression dump), Mailgun's refusal of a request with an invalid `to`."""
+
+    server: ApiServer
+    headers: Any
+    path: str
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        match = re.fullmatch(r"/message-streams/([^/]+)/suppressions/dump", path)
+        if match is None or self.headers.get("X-Postmark-Server-Token") != POSTMARK_TOKEN:
+            self._reply(404, {"ErrorCode": 404, "Message": "not found"})
+            return
+        wanted = dict(urllib.parse.parse_qsl(query)).get("EmailAddress", "").lower()
+        listed = self.server.api.postmark_suppressed.get(urllib.parse.unquote(match[1]), {})
+        found = [
+            {"EmailAddress": address, "SuppressionReason": reason, "Origin": origin,
+             "CreatedAt": "2031-01-01T00:00:00Z"}
+            for address, (reason, origin) in listed.items()
+            if not wanted or address.lower() == wanted
+        ]  # fmt: skip
+        self._reply(200, {"Suppressions": found})
+
+    def _postmark_inactive(self, item: dict[str, Any]) -> tuple[int, str] | None:
+        address = item["To"].rpartition("<")[2].rstrip(">")
+        stream = item.get("MessageStream", "")
+        if address not in self.server.api.postmark_suppressed.get(stream, {}):
+            return None
+        return 406, (
+            "You tried to send to recipient(s) that have been marked as inactive. Found "
+            f"inactive addresses: {address}. Inactive recipients are ones that have generated a"
+            " hard bounce, a spam complaint, or a manual suppression."
+        )
+
+    def _mailgun_refuses(self, to: list[str]) -> bool:
+        api = self.server.api
+        bad = [v for v in to if v.rpartition("<")[2].rstrip(">") in api.mailgun_invalid]
+        if not bad:
+            return False
+        text = "'to' parameter is not a valid address. please check documentation"
+        if api.mailgun_names_invalid:
+            text = f"to parameter is not a valid address: {bad[0].rpartition('<')[2].rstrip('>')}"
+        with api.lock:
+            api.requests.append(("/refused", len(to)))
+        self._reply(400, {"message": text})
+        return True
+
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        raise NotImplementedError
+
+
+class ApiHandler(ApiRules, BaseHTTPRequestHandler):
     """Postmark /email/batch, Mailgun /v3/<domain>/messages and SendGrid /v3/mail/send."""
 
     protocol_version = "HTTP/1.1"
@@ -245,6 +354,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         body = self._body()
         api = self.server.api
         with api.lock:
+            api.framing.append({k.lower(): v for k, v in self.headers.items()})
+        with api.lock:
             canned = api.canned.pop(0) if api.canned else None
         if canned is not None:
             if canned.hang:
@@ -252,6 +363,11 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self._reply(canned.status, canned.body, canned.headers)
+            return
+        if any(address.encode() in body for address in api.poisoned):
+            with api.lock:
+                api.refusals += 1
+            self._reply(500, {"message": "Internal Server Error"})
             return
         if self.path == "/email/batch":
             self._postmark(body)
@@ -295,7 +411,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         api = self.server.api
         results, accepted = [], []
         for item in messages:
-            code, text = api.postmark_codes.get(
+            code, text = self._postmark_inactive(item) or api.postmark_codes.get(
                 item["To"].rpartition("<")[2].rstrip(">"), (0, "OK")
             )
             if code == 0:
@@ -317,6 +433,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         to = [v for k, v in fields if k == "to"]
         if len(to) > 1000:
             self._reply(400, {"message": "Too many recipients: the limit is 1000"})
+            return
+        if self._mailgun_refuses(to):
             return
         variables = json.loads(dict(fields).get("recipient-variables", "{}"))
         common = {k: v for k, v in fields if k not in ("to", "recipient-variables")}
@@ -416,6 +534,12 @@ class SimpleComposer:
         if not self.variants or len(topics) == 3:
             return "all"
         return "event" if "event" in topics else "finding"
+
+    def version(self, topics: frozenset[str]) -> Any:
+        from innovate_news.store.versions import Version
+
+        template = self.templates[self.variant_key(topics) or "all"]
+        return Version.of(template.key, template.subject, "", template.html, template.text)
 
     def compose(self, subscriber: Any, test: bool = False) -> Any:
         from email.headerregistry import Address

@@ -68,6 +68,13 @@ def confirm_link(data: bytes) -> str:
     return match.group(0)
 
 
+def form_action(page: str) -> str:
+    """The action of the page's one form, as a browser would post to it."""
+    action = re.search(r'action="([^"]+)"', page)
+    assert action, page
+    return action.group(1).replace("&amp;", "&")
+
+
 def test_one_click_post_unsubscribes_at_once(listed: Settings, port: int) -> None:
     with served(listed, port) as (url, service):
         link = f"{url}unsubscribe?t={token(service, 'unsubscribe', 'amelia.hart@example.org')}"
@@ -155,8 +162,13 @@ def test_the_whole_sign_up_loop_through_smtp(project: Path, port: int) -> None:
             assert recipient == "New.Person@example.net"
             assert b"New Person" not in data  # nothing a stranger typed but the address
             link = confirm_link(data)
-            confirmed = requests.get(link, timeout=10)
-            again = requests.get(link, timeout=10)
+            page = requests.get(link, timeout=10)
+            assert page.status_code == 200 and page.text.count("<form") == 1
+            assert "New.Person@example.net" not in (
+                subscribers.read(settings.root / "subscribers.csv").by_address()
+            )
+            confirmed = requests.post(form_action(page.text), timeout=10)
+            again = requests.post(link, timeout=10)
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert again.status_code == 410
     listing = subscribers.read(settings.root / "subscribers.csv")
@@ -237,7 +249,7 @@ def test_a_suppressed_address_comes_back_only_by_confirming(listed: Settings, po
         form = {"email": "amelia.hart@example.org", "consent": "v1", "topics": "finding"}
         requests.post(f"{url}subscribe", data=form, timeout=10)
         assert suppressed(listed) == {"amelia.hart@example.org"}
-        answer = requests.get(confirm_link(memory.messages[0].data), timeout=10)
+        answer = requests.post(confirm_link(memory.messages[0].data), timeout=10)
     assert answer.status_code == 200
     assert suppressed(listed) == set()
     listing = subscribers.read(listed.root / "subscribers.csv")
@@ -270,7 +282,7 @@ def test_fifty_concurrent_unsubscribes_and_sign_ups_lose_nothing(project: Path, 
         def hit(job: tuple[str, str]) -> int:
             kind, link = job
             if kind == "confirm":
-                return requests.get(link, timeout=30).status_code
+                return requests.post(link, timeout=30).status_code
             return requests.post(link, data=ONE_CLICK, timeout=30).status_code
 
         jobs = [j for pair in zip(links, leaving, strict=True) for j in

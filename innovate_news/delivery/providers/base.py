@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from innovate_news.mail import Message, MessageTemplate, Receipt
 
@@ -47,7 +47,9 @@ class Provider(Protocol):
 
     `send` returns one receipt per message, in order. It raises only when no message of the
     batch can have been handed over: `AuthError` and other `SendError`s end the run,
-    `TransientError` asks for the whole batch to be tried again later. Providers own their
+    `TransientError` asks for the whole batch to be tried again later, `QuotaError` stops the
+    run cleanly with the batch left pending. A deferred receipt whose `retry_after` exceeds
+    `max_wait` is left for a later run. Providers own their
     connections, credentials, timeouts and error translation; they never see the ledger.
     """
 
@@ -60,3 +62,11 @@ class Provider(Protocol):
     def send(self, batch: Sequence[Message]) -> list[Receipt]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A provider that learns about its server while sending (a per-connection cap, a
+    destination left for later); the send summary shows what it says."""
+
+    def notes(self) -> list[str]: ...

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
 
 from innovate_news import __version__
 from innovate_news.errors import AuthError, SendError, TransientError
+from innovate_news.mail import Message, Receipt
 from innovate_news.secrecy import redact
 
 
@@ -32,14 +33,25 @@ class Answer:
 
 
 class _Body:
-    """A request body streamed in pieces, which remembers whether all of it was read."""
+    """A request body of known length, sent piece by piece, which remembers whether all of it
+    was read.
 
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = chunks
-        self.complete = False
+    Its length makes requests send a Content-Length, as the providers' own clients do (some
+    proxies and API gateways refuse a chunked upload); the pieces are never joined, so a large
+    batch is held once, not twice. Knowing whether the last piece went lets the client tell
+    "never sent whole" (safe to retry) from "sent, no answer" (may have gone out).
+    """
+
+    def __init__(self, chunks: bytes | Iterable[bytes]):
+        self.pieces = [chunks] if isinstance(chunks, bytes) else list(chunks)
+        self.size = sum(len(piece) for piece in self.pieces)
+        self.complete = not self.size
+
+    def __len__(self) -> int:
+        return self.size
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._chunks
+        yield from self.pieces
         self.complete = True
 
 
@@ -65,8 +77,8 @@ class Client:
         self.session.trust_env = False
         self.requests = 0
 
-    def post(self, path: str, chunks: Iterable[bytes], content_type: str) -> Answer:
-        """POST a streamed body; translate the failures every API shares.
+    def post(self, path: str, chunks: bytes | Iterable[bytes], content_type: str) -> Answer:
+        """POST a body (with its Content-Length); translate the failures every API shares.
 
         Raises AuthError (401/403), TransientError (could not connect, the body was not sent
         whole, 429, 5xx) or DeliveryUnknown (the body was sent and the answer did not come).
@@ -90,6 +102,22 @@ class Client:
             raise TransientError(f"{self.service}: request failed: {what}") from exc
         return self._answer(response)
 
+    def get(self, path: str, params: Mapping[str, str]) -> Answer:
+        """GET a lookup; the same translation of failures as `post`, but nothing is unknown."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        self.requests += 1
+        try:
+            response = self.session.get(
+                url,
+                params=params,
+                headers={"Accept": "application/json"},
+                timeout=(min(self.timeout, 10.0), self.timeout),
+            )
+        except requests.RequestException as exc:
+            what = redact(str(exc)) or type(exc).__name__
+            raise TransientError(f"{self.service}: request failed: {what}") from exc
+        return self._answer(response)
+
     def _answer(self, response: requests.Response) -> Answer:
         status = response.status_code
         answer = Answer(status, response.content, dict(response.headers))
@@ -110,6 +138,14 @@ class Client:
 
     def close(self) -> None:
         self.session.close()
+
+
+def not_handed_over(batch: Sequence[Message], exc: SendError) -> list[Receipt]:
+    """Receipts for the rest of a batch split into several requests, when a later request
+    failed: part of the batch is already out, so the provider may no longer raise (the
+    sender would put those back and send them twice). The rest waits for another try."""
+    wait = exc.retry_after if isinstance(exc, TransientError) else None
+    return [Receipt(m.address, "deferred", error=str(exc), retry_after=wait) for m in batch]
 
 
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

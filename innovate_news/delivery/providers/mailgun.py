@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 from innovate_news.delivery.providers.base import Limits, display_address, shared_template
-from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
+from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown, not_handed_over
 from innovate_news.errors import SendError
 from innovate_news.mail import Message, MessageTemplate, Receipt, mark
 
@@ -16,6 +18,9 @@ MAX_RECIPIENTS = 1000
 Value = str | Iterator[bytes]  # a form value, whole or streamed
 # Headers Mailgun takes as fields of its own; every other template header goes as "h:Name".
 _OWN_HEADERS = {"from", "to", "subject"}
+# Mailgun refuses a whole request for one `to` address it cannot parse ("'to' parameter is
+# not a valid address. please check documentation"), and does not always say which.
+_BAD_TO = re.compile(r"\bto\b'? parameter is not a valid address", re.IGNORECASE)
 
 
 def _marker(name: str) -> str:
@@ -47,19 +52,59 @@ class MailgunProvider:
         template = shared_template(batch)
         if template is None:
             return [receipt for m in batch for receipt in self._send_mime(m)]
+        return self._send_variant(template, batch)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _send_variant(self, template: MessageTemplate, batch: Sequence[Message]) -> list[Receipt]:
+        """The batch in one request; if Mailgun refuses it for an invalid `to` address, that
+        address fails alone and the rest go again (halved until found, when not named)."""
+        done: dict[int, Receipt] = {}
+        waiting = [list(range(len(batch)))]
+        while waiting:
+            part = waiting.pop(0)
+            try:
+                waiting += self._send_part(template, batch, part, done)
+            except SendError as exc:
+                if all(r.status == "failed" for r in done.values()):
+                    raise  # nothing went out: the sender may retry or stop as it sees fit
+                rest = [i for p in (part, *waiting) for i in p]
+                done.update(zip(rest, not_handed_over([batch[i] for i in rest], exc), strict=True))
+                break
+        return [done[i] for i in range(len(batch))]
+
+    def _send_part(
+        self,
+        template: MessageTemplate,
+        batch: Sequence[Message],
+        part: list[int],
+        done: dict[int, Receipt],
+    ) -> list[list[int]]:
+        """Send batch[part]; record its receipts in `done`, or return the parts to try next."""
+        messages = [batch[i] for i in part]
         boundary = uuid.uuid4().hex
         try:
             answer = self.client.post(
                 f"/v3/{self.domain}/messages",
-                _form(self._fields(template, batch), boundary),
+                _form(self._fields(template, messages), boundary),
                 f"multipart/form-data; boundary={boundary}",
             )
         except DeliveryUnknown as exc:
-            return [Receipt(m.address, "unknown", error=str(exc)) for m in batch]
-        return _receipts(batch, answer)
-
-    def close(self) -> None:
-        self.client.close()
+            done.update((i, Receipt(batch[i].address, "unknown", error=str(exc))) for i in part)
+            return []
+        blamed = _invalid(messages, answer)
+        if blamed is None:
+            done.update(zip(part, _receipts(messages, answer), strict=True))
+            return []
+        for k in blamed:
+            error = f"mailgun: {_text(answer)[:300]}"
+            done[part[k]] = Receipt(messages[k].address, "failed", error=error)
+        rest = [i for k, i in enumerate(part) if k not in blamed]
+        if blamed or not rest:
+            return [rest] if rest else []
+        middle = len(rest) // 2
+        return [rest[:middle], rest[middle:]]
 
     def _fields(
         self, template: MessageTemplate, batch: Sequence[Message]
@@ -86,6 +131,8 @@ class MailgunProvider:
             )
         except DeliveryUnknown as exc:
             return [Receipt(message.address, "unknown", error=str(exc))]
+        if _invalid([message], answer) is not None:
+            return [Receipt(message.address, "failed", error=f"mailgun: {_text(answer)[:300]}")]
         return _receipts([message], answer)
 
 
@@ -123,16 +170,36 @@ def _form(fields: Iterable[tuple[str, Value]], boundary: str, mime: bytes = b"")
     yield dash + b"--\r\n"
 
 
-def _receipts(batch: Sequence[Message], answer: Answer) -> list[Receipt]:
+def _data(answer: Answer) -> dict[str, Any]:
     try:
         data = json.loads(answer.body)
     except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    text = str(data.get("message", "")) or answer.text()[:200]
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _text(answer: Answer) -> str:
+    return str(_data(answer).get("message", "")) or answer.text()[:200]
+
+
+def _invalid(batch: Sequence[Message], answer: Answer) -> list[int] | None:
+    """None unless Mailgun refused the request for an invalid `to` address; then the indexes
+    of the addresses its message names (all of a batch of one), or [] when it names none."""
+    text = _text(answer)
+    if answer.status != 400 or not _BAD_TO.search(text):
+        return None
+    if len(batch) == 1:
+        return [0]
+    return [
+        k
+        for k, m in enumerate(batch)
+        if re.search(rf"(?<![\w.+-]){re.escape(m.address)}(?![\w.-])", text, re.IGNORECASE)
+    ]
+
+
+def _receipts(batch: Sequence[Message], answer: Answer) -> list[Receipt]:
     if 200 <= answer.status < 300:
-        queued = str(data.get("id", ""))
+        queued = str(_data(answer).get("id", ""))
         return [Receipt(m.address, "sent", provider_id=queued) for m in batch]
     # A refused request sent nothing, and its fix is in the setup (domain, sender, key scope).
-    raise SendError(f"mailgun refused the request (HTTP {answer.status}): {text[:300]}")
+    raise SendError(f"mailgun refused the request (HTTP {answer.status}): {_text(answer)[:300]}")

@@ -28,7 +28,8 @@ class OutboxProvider:
         for message in batch:
             name = layout.outbox_file(message.address)
             try:
-                write_bytes(self.folder / name, message.data)
+                # Private: each file holds its recipient's working unsubscribe link.
+                write_bytes(self.folder / name, message.data, private=True)
             except OSError as exc:
                 receipts.append(Receipt(message.address, "deferred", error=f"{name}: {exc}"))
                 continue

@@ -7,6 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# A server that says "too fast" halves the rate; each hand-over after that wins back 2%, so the
+# configured rate returns after some 35 messages unless the server complains again.
+SLOWER, RECOVERY = 0.5, 1.02
+
 
 class RateLimiter:
     """At most `rate` hand-overs a second over any window, shared by every thread.
@@ -21,6 +25,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        self.rate = self.target = rate
         self.interval = 1.0 / rate
         self._clock = clock
         self._sleep = sleep
@@ -32,8 +37,35 @@ class RateLimiter:
             now = self._clock()
             slot = max(now, self._next)
             self._next = slot + self.interval
+            if self.rate < self.target:
+                self._set(min(self.target, self.rate * RECOVERY))
         if slot > now:
             self._sleep(slot - now)
+
+    def slow_down(self) -> None:
+        """The server said "too fast": halve the rate (to one message in ten seconds at most)."""
+        with self._lock:
+            self._set(max(min(self.target, 0.1), self.rate * SLOWER))
+
+    def _set(self, rate: float) -> None:
+        self.rate = rate
+        self.interval = 1.0 / rate
+
+
+class ConnectionCap:
+    """Messages per connection: the configured most, lowered for the rest of the run when a
+    server refuses the next message on a connection (Yahoo, SES, Exim and others cap them)."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self.learnt: int | None = None
+        self._lock = threading.Lock()
+
+    def refused_after(self, carried: int) -> None:
+        """A connection carried `carried` messages, and the server refused one more."""
+        with self._lock:
+            self.most = max(1, min(self.most, carried))
+            self.learnt = self.most
 
 
 def backoff(attempt: int, base: float, cap: float = 300.0) -> float:

@@ -1,4 +1,4 @@
-"""Postmark: the batch endpoint, up to 500 messages a request, a result per message in order."""
+"""Postmark: the batch endpoint, up to 500 messages and 50 MB a request, a result per message."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from innovate_news.delivery.providers.base import Limits, display_address
-from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown
+from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown, not_handed_over
 from innovate_news.errors import AuthError, SendError
 from innovate_news.mail import Message, Receipt, fill
 from innovate_news.secrecy import redact
 
 MAX_BATCH = 500
-INACTIVE = 406  # the recipient bounced, complained or unsubscribed before
+MAX_REQUEST_BYTES = 50_000_000  # Postmark refuses a batch request over 50 MB
+INACTIVE = 406  # the recipient bounced, complained, unsubscribed or was suppressed by hand
 # Headers Postmark takes as fields of its own, or sets itself.
 _OWN_HEADERS = {"from", "to", "subject", "reply-to", "cc", "bcc", "date", "mime-version"}
 _OWN_HEADERS |= {"content-type", "content-transfer-encoding"}
@@ -37,26 +39,45 @@ class PostmarkProvider:
         return None
 
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
-        if not batch:
-            return []
-        try:
-            answer = self.client.post("/email/batch", self._body(batch), "application/json")
-        except DeliveryUnknown as exc:
-            return [Receipt(m.address, "unknown", error=str(exc)) for m in batch]
-        if answer.status != 200:
-            self._refused(answer)
-        return self._results(batch, answer)
+        receipts: list[Receipt] = []
+        for part, body in self._parts(batch):
+            try:
+                receipts += self._send_part(part, body)
+            except SendError as exc:
+                if not receipts:
+                    raise
+                return receipts + not_handed_over(batch[len(receipts) :], exc)
+        return receipts
 
     def close(self) -> None:
         self.client.close()
 
-    def _body(self, batch: Sequence[Message]) -> Iterator[bytes]:
-        """The JSON array, one message at a time, so a 500-message batch is never all in memory."""
-        yield b"["
+    def _send_part(self, part: Sequence[Message], body: list[bytes]) -> list[Receipt]:
+        try:
+            answer = self.client.post("/email/batch", body, "application/json")
+        except DeliveryUnknown as exc:
+            return [Receipt(m.address, "unknown", error=str(exc)) for m in part]
+        if answer.status != 200:
+            self._refused(answer)
+        return self._results(part, answer)
+
+    def _parts(self, batch: Sequence[Message]) -> Iterator[tuple[Sequence[Message], list[bytes]]]:
+        """The batch as JSON arrays (in pieces) of at most MAX_REQUEST_BYTES each (a message
+        bigger than that goes alone, for Postmark to refuse it with a reason)."""
+        pieces: list[bytes] = []
+        start, size = 0, 2  # the brackets
         for index, message in enumerate(batch):
             item = json.dumps(self._item(message), ensure_ascii=False).encode("utf-8")
-            yield item if index == 0 else b"," + item
-        yield b"]"
+            if pieces and size + 1 + len(item) > MAX_REQUEST_BYTES:
+                yield batch[start:index], [b"[", *pieces, b"]"]
+                pieces, start, size = [], index, 2
+            if pieces:
+                pieces.append(b",")
+                size += 1
+            pieces.append(item)
+            size += len(item)
+        if pieces:
+            yield batch[start:], [b"[", *pieces, b"]"]
 
     def _item(self, message: Message) -> dict[str, Any]:
         template = message.template
@@ -113,7 +134,40 @@ class PostmarkProvider:
             # Results cannot be matched to messages: whether each went out is not known.
             error = f"postmark answered 200 with {answer.text()[:200]!r}, not one result each"
             return [Receipt(m.address, "unknown", error=error) for m in batch]
-        return [_receipt(m, r) for m, r in zip(batch, results, strict=True)]
+        return [self._receipt(m, r) for m, r in zip(batch, results, strict=True)]
+
+    def _receipt(self, message: Message, result: Any) -> Receipt:
+        if not isinstance(result, dict):
+            return Receipt(message.address, "unknown", error=f"unreadable result {result!r:.200}")
+        code = result.get("ErrorCode")
+        text = redact(str(result.get("Message", "")))
+        if code == 0:
+            return Receipt(message.address, "sent", provider_id=str(result.get("MessageID", "")))
+        error = f"postmark ErrorCode {code}: {text}"
+        if code == INACTIVE:
+            reason = self._inactive_reason(message.address)
+            return Receipt(message.address, "failed", error=error, suppress=reason)
+        return Receipt(message.address, "failed", error=error)
+
+    def _inactive_reason(self, address: str) -> str:
+        """Why Postmark holds `address` inactive on this stream, as a suppression reason: its
+        406 does not say, and an unsubscribe recorded as a bounce would be lifted when the
+        bounce is (see web.webhooks), so Postmark's suppression list is asked."""
+        path = f"/message-streams/{quote(self.message_stream, safe='')}/suppressions/dump"
+        try:
+            answer = self.client.get(path, {"EmailAddress": address})
+            data = json.loads(answer.body) if answer.status == 200 else None
+        except (SendError, ValueError):
+            data = None
+        found = data.get("Suppressions") if isinstance(data, dict) else None
+        for entry in found if isinstance(found, list) else []:
+            if isinstance(entry, dict) and str(entry.get("EmailAddress", "")).lower() == (
+                address.lower()
+            ):
+                reason = suppression_reason(entry.get("SuppressionReason"), entry.get("Origin"))
+                if reason:
+                    return reason
+        return "bounced"  # not found (or no answer): most inactive addresses are hard bounces
 
     @staticmethod
     def _refused(answer: Answer) -> NoReturn:
@@ -127,17 +181,19 @@ class PostmarkProvider:
         )
 
 
-def _receipt(message: Message, result: Any) -> Receipt:
-    if not isinstance(result, dict):
-        return Receipt(message.address, "unknown", error=f"unreadable result {result!r:.200}")
-    code = result.get("ErrorCode")
-    text = redact(str(result.get("Message", "")))
-    if code == 0:
-        return Receipt(message.address, "sent", provider_id=str(result.get("MessageID", "")))
-    error = f"postmark ErrorCode {code}: {text}"
-    if code == INACTIVE:
-        return Receipt(message.address, "failed", error=error, suppress="bounced")
-    return Receipt(message.address, "failed", error=error)
+def suppression_reason(reason: object, origin: object) -> str:
+    """A Postmark SuppressionReason (and its Origin) as a ledger suppression reason.
+
+    Postmark records a recipient's own unsubscribe as a ManualSuppression whose Origin is
+    "Recipient"; one made by the account ("Customer") or Postmark's staff ("Admin") is manual.
+    """
+    if reason == "HardBounce":
+        return "bounced"
+    if reason == "SpamComplaint":
+        return "complained"
+    if reason == "ManualSuppression":
+        return "unsubscribed" if origin == "Recipient" else "manual"
+    return ""
 
 
 def _error(answer: Answer) -> tuple[Any, str]:

@@ -11,16 +11,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from innovate_news.delivery import replies
 from innovate_news.delivery.providers.base import Limits
-from innovate_news.delivery.providers.pacing import RateLimiter
-from innovate_news.errors import AuthError, SendError, TransientError
+from innovate_news.delivery.providers.pacing import ConnectionCap, RateLimiter
+from innovate_news.delivery.replies import RECIPIENT_STAGES, Reaction, Verdict
+from innovate_news.errors import AuthError, QuotaError, SendError, TransientError
 from innovate_news.mail import Message, Receipt
 from innovate_news.secrecy import redact
 
 # What may not appear inside <...> in MAIL FROM / RCPT TO.
 _UNSAFE_ADDRESS = re.compile(r"[\s<>\x00-\x1f\x7f]")
-# Replies to a message that mean "this mailbox does not exist": the address is suppressed.
-_NO_MAILBOX = re.compile(r"\b5\.1\.[0-9]\b|unknown|no such|does not exist|not found", re.I)
+# Connections one message may be tried on when each says its per-connection cap is reached.
+_RECONNECTS = 3
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,17 @@ class _Broken(Exception):
         self.receipt = receipt
 
 
+class _Reconnect(Exception):
+    """The connection reached the server's per-connection cap; the message was not taken."""
+
+
+class _Halt(Exception):
+    """A reply about the account or the session (a spent quota, a block): stop the run."""
+
+    def __init__(self, error: SendError):
+        self.error = error
+
+
 class SmtpProvider:
     """Sends through an SMTP relay over a pool of reused, verified connections."""
 
@@ -99,34 +112,77 @@ class SmtpProvider:
         self._idle: queue.LifoQueue[_Connection] = queue.LifoQueue()
         self._limiter = RateLimiter(config.rate)
         self._error: SendError | None = None
+        self._halted: SendError | None = None  # a quota or block: every later send raises it
+        self.cap = ConnectionCap(config.max_per_connection)
+        self._paused: dict[str, Verdict] = {}  # recipient domains resting for this run
 
     def open(self) -> None:
         self._idle.put(self._connect())
 
     def send(self, batch: Sequence[Message]) -> list[Receipt]:
+        """Each message on a pooled connection. A spent quota or a block raises QuotaError or
+        SendError, now and on every later call; mid-batch, the rest come back deferred."""
+        if self._halted is not None:
+            raise self._halted
         receipts: list[Receipt] = []
         connection: _Connection | None = None
         try:
-            for message in batch:
-                if connection is None:
-                    connection = self._checkout(handed=bool(receipts))
-                    if connection is None:
-                        receipts.append(Receipt(message.address, "deferred", error="no connection"))
-                        continue
+            for index, message in enumerate(batch):
                 try:
-                    receipts.append(self._deliver(connection, message))
-                except _Broken as broken:
-                    receipts.append(broken.receipt)
-                    connection.smtp.close()
-                    connection = None
-                    continue
-                if connection.used >= self.config.max_per_connection:
-                    connection.close()
-                    connection = None
+                    receipt, connection = self._hand_over(connection, message, bool(receipts))
+                except _Halt as halt:
+                    connection, self._halted = None, halt.error  # _hand_over closed it
+                    if not receipts:
+                        raise halt.error from None
+                    return receipts + [
+                        Receipt(m.address, "deferred", error=f"not handed over: {halt.error}",
+                                retry_after=0.0)
+                        for m in batch[index:]
+                    ]  # fmt: skip
+                receipts.append(receipt)
         finally:
             if connection is not None:
                 self._idle.put(connection)
         return receipts
+
+    def notes(self) -> list[str]:
+        """What the run learnt about the server, for the send summary."""
+        notes = []
+        if self.cap.learnt is not None:
+            notes.append(
+                f"{self.config.where} takes at most {self.cap.learnt} messages per connection; "
+                f"set [providers.smtp] max_per_connection = {self.cap.learnt} to start there"
+            )
+        for domain, verdict in sorted(self._paused.items()):
+            notes.append(f"{domain} was left for a later run after: {redact(verdict.reply)}")
+        return notes
+
+    def _hand_over(
+        self, connection: _Connection | None, message: Message, handed: bool
+    ) -> tuple[Receipt, _Connection | None]:
+        """One message, and the connection to go on with; a per-connection cap moves the
+        message to a new connection at once."""
+        for _ in range(_RECONNECTS):
+            connection = connection or self._checkout(handed)
+            if connection is None:
+                return Receipt(message.address, "deferred", error="no connection"), None
+            try:
+                receipt = self._deliver(connection, message)
+            except _Broken as broken:
+                connection.smtp.close()
+                return broken.receipt, None
+            except (_Reconnect, _Halt) as stop:
+                connection.close()
+                connection = None
+                if isinstance(stop, _Halt):
+                    raise
+                continue
+            if connection.used >= self.cap.most:
+                connection.close()
+                connection = None
+            return receipt, connection
+        error = f"{self.config.where} refused it on {_RECONNECTS} new connections"
+        return Receipt(message.address, "deferred", error=error), None
 
     def close(self) -> None:
         while True:
@@ -144,13 +200,19 @@ class SmtpProvider:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+        while True:
+            try:
+                idle = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if idle.used < self.cap.most:
+                return idle
+            idle.close()  # carried as many as the server has since been found to take
         try:
             return self._connect()
         except SendError as exc:
+            if isinstance(exc, QuotaError):
+                self._halted = exc
             if handed:
                 self._error = exc
                 return None
@@ -162,6 +224,9 @@ class SmtpProvider:
             smtp = self._session()
         except smtplib.SMTPAuthenticationError as exc:
             text = _reply(exc.smtp_code, exc.smtp_error)
+            verdict = replies.classify(exc.smtp_code, exc.smtp_error, "auth")
+            if verdict.reaction in (Reaction.STOP_RUN, Reaction.PAUSE_DEST):
+                raise verdict.error(config.where) from exc
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(
                     f"{config.where} could not check the login now: {text}"
@@ -182,9 +247,10 @@ class SmtpProvider:
             ) from exc
         except smtplib.SMTPResponseException as exc:
             text = _reply(exc.smtp_code, exc.smtp_error)
-            if 400 <= exc.smtp_code < 500:
-                raise TransientError(f"{config.where} is busy: {text}") from exc
-            raise SendError(f"{config.where} refused the session: {text}") from exc
+            verdict = replies.classify(exc.smtp_code, exc.smtp_error, "connect")
+            if verdict.reaction in (Reaction.STOP_RUN, Reaction.PAUSE_DEST, Reaction.FIX):
+                raise verdict.error(config.where) from exc
+            raise TransientError(f"{config.where} is busy: {text}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientError(
                 f"could not talk to {config.where}: {redact(str(exc)) or type(exc).__name__}"
@@ -201,7 +267,9 @@ class SmtpProvider:
         else:
             smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
         try:
-            smtp.ehlo()
+            code, text = smtp.ehlo()
+            if code != 250:  # smtplib lets a refused EHLO pass; a relay's limit may say it here
+                raise smtplib.SMTPHeloError(code, text)
             if config.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise SendError(
@@ -236,37 +304,68 @@ class SmtpProvider:
             mail_options.append("SMTPUTF8")
         if connection.eightbit and not data.isascii():
             mail_options.append("BODY=8BITMIME")
+        paused = self._paused.get(address.rpartition("@")[2].lower()) if self._paused else None
+        if paused is not None:
+            error = f"not tried: its domain rests for this run after {redact(paused.reply)}"
+            return Receipt(address, "deferred", error=error, retry_after=paused.wait)
         self._limiter.wait()
         smtp = connection.smtp
         connection.used += 1
         # MAIL and RCPT by hand: smtplib's versions re-parse both addresses for every message.
         smtp.command_encoding = "utf-8" if "SMTPUTF8" in mail_options else "ascii"
         options = "".join(f" {option}" for option in mail_options)
+        stage = "mail"
         try:
             code, text = smtp.docmd("mail", f"FROM:<{self.config.sender}>{options}")
             if code == 250:
+                stage = "rcpt"
                 code, text = smtp.docmd("rcpt", f"TO:<{address}>")
             if code in (250, 251):
-                code, text = self._data(smtp, data)
+                stage, code, text = self._data(smtp, data)
         except (OSError, smtplib.SMTPException) as exc:
             detail = f"connection lost: {redact(str(exc)) or type(exc).__name__}"
             if isinstance(exc, _BodySent):
                 # The message reached the server but its answer did not reach us.
                 raise _Broken(Receipt(address, "unknown", error=detail)) from exc
             raise _Broken(Receipt(address, "deferred", error=detail)) from exc
-        receipt = _classify(address, code, text)
-        if code == 421:
-            raise _Broken(receipt)
-        if receipt.status != "sent":
-            self._reset(smtp)
+        if 200 <= code < 300:
+            # The reply usually carries the relay's queue id ("250 2.0.0 Ok: queued as 4F2A1").
+            return Receipt(address, "sent", provider_id=_reply(code, text)[:200])
+        return self._refused(connection, address, replies.classify(code, text, stage), stage)
+
+    def _refused(
+        self, connection: _Connection, address: str, verdict: Verdict, stage: str
+    ) -> Receipt:
+        """Act on a refusal as its rule says (delivery.replies); the receipt if the run goes on."""
+        reaction, reply = verdict.reaction, redact(verdict.reply)
+        if reaction is Reaction.RECONNECT and connection.used > 1:
+            self.cap.refused_after(connection.used - 1)
+            raise _Reconnect
+        if reaction in (Reaction.STOP_RUN, Reaction.FIX) or (
+            reaction is Reaction.PAUSE_DEST and stage not in RECIPIENT_STAGES
+        ):
+            raise _Halt(verdict.error(self.config.where))
+        if reaction is Reaction.PAUSE_DEST:
+            self._paused.setdefault(address.rpartition("@")[2].lower(), verdict)
+        if reaction is Reaction.SLOW:
+            self._limiter.slow_down()
+        if verdict.about_recipient:
+            suppress = "bounced" if reaction is Reaction.SUPPRESS else ""
+            receipt = Receipt(address, "failed", error=reply, suppress=suppress)
+        else:
+            receipt = Receipt(address, "deferred", error=reply, retry_after=verdict.wait)
+        if verdict.reply.startswith("421") or verdict.rule == "connections":
+            raise _Broken(receipt)  # the server is closing it, or wants fewer of them
+        self._reset(connection.smtp)
         return receipt
 
-    def _data(self, smtp: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
-        """smtplib's DATA, split so a failure after the final dot is told apart."""
+    def _data(self, smtp: smtplib.SMTP, data: bytes) -> tuple[str, int, bytes]:
+        """smtplib's DATA, split so a failure after the final dot is told apart; the stage
+        ("data" for the DATA command, "message" after the final dot), code and text."""
         smtp.putcmd("data")
         code, text = smtp.getreply()
         if code != 354:
-            return code, text
+            return "data", code, text
         # Dot-stuffing (RFC 5321 4.5.2) as one C-speed replace; smtplib's multiline regex costs
         # ~0.4 ms on a 70 KB message, most of what sending it costs us.
         body = (b"." + data if data.startswith(b".") else data).replace(b"\n.", b"\n..")
@@ -274,7 +373,7 @@ class SmtpProvider:
             body += b"\r\n"
         smtp.send(body + b".\r\n")
         try:
-            return smtp.getreply()
+            return ("message", *smtp.getreply())
         except (OSError, smtplib.SMTPException) as exc:
             raise _BodySent(str(exc)) from exc
 
@@ -294,15 +393,3 @@ def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return redact(f"{code} {' '.join(text.split())}")
-
-
-def _classify(address: str, code: int, text: bytes) -> Receipt:
-    """Sort a reply by its code: 2xx sent, 4xx (and 421) try later, 5xx failed for good."""
-    reply = _reply(code, text)
-    if 200 <= code < 300:
-        # The reply usually carries the relay's queue id ("250 2.0.0 Ok: queued as 4F2A1").
-        return Receipt(address, "sent", provider_id=reply[:200])
-    if 400 <= code < 500 or code < 0:
-        return Receipt(address, "deferred", error=reply)
-    suppress = "bounced" if code == 550 and _NO_MAILBOX.search(reply) else ""
-    return Receipt(address, "failed", error=reply, suppress=suppress)
