@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from innovate_news.audience.listfile import ListFile, Row, Table
 from innovate_news.audience.privacy import erased
-from innovate_news.audience.subscribers import STATUSES, check_address, normalise, tidy
+from innovate_news.audience.subscribers import CONTROL, STATUSES, check_address, normalise, tidy
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content.posts import KINDS
 from innovate_news.errors import Problem, SubscriberError
@@ -80,7 +81,8 @@ def read_source(path: Path) -> tuple[list[Incoming], list[Problem]]:
         raise SubscriberError(f"import file not found: {path}", path) from exc
     except UnicodeDecodeError as exc:
         raise SubscriberError("not UTF-8; save it as UTF-8 CSV and import again", path) from exc
-    reader = csv.reader(text.splitlines(keepends=True))
+    # Not str.splitlines: it also breaks at VT, FF and other controls inside a cell.
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
     if MAILCHIMP_EMAIL in header:
         convert = _mailchimp(path, header)
@@ -163,8 +165,17 @@ def _checked(person: Incoming) -> Incoming | str:
         return "empty email"
     if why := check_address(person.address):
         return f"invalid email {person.address!r}: {why}"
-    if any(c in person.name for c in "\r\n\x00"):
-        return f"the name of {person.address} contains a line break; put it on one line"
+    for label, value in (("name", person.name), ("status", person.status),
+                         ("topics", person.topics), ("consent time", person.consent_at),
+                         ("consent source", person.consent_source)):  # fmt: skip
+        # The rule the list is read by: a row imported here must not fail `check` later.
+        if found := CONTROL.search(value):
+            if found.group() in "\r\n":
+                return f"the {label} of {person.address} contains a line break; put it on one line"
+            return (
+                f"the {label} of {person.address} contains the control character "
+                f"U+{ord(found.group()):04X}; remove it"
+            )
     if person.status not in STATUSES:
         return f"unknown status {person.status!r}; use one of: {', '.join(STATUSES)}"
     unknown = {t.strip() for t in person.topics.split(";") if t.strip()} - set(KINDS)

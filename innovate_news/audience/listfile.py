@@ -134,7 +134,8 @@ def parse(path: Path, data: bytes) -> Table:
             [Problem(path, line, "not UTF-8; save the list as UTF-8 CSV")]
         ) from exc
     bom = text.startswith(BOM)
-    lines = text[1 if bom else 0 :].splitlines(keepends=True)
+    # Not str.splitlines: it also breaks at VT, FF and other controls inside a cell.
+    lines = io.StringIO(text[1 if bom else 0 :], newline="").readlines()
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     reader = csv.reader(lines)
     try:

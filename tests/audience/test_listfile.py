@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from innovate_news.audience import subscribers
-from innovate_news.audience.listfile import ListFile, encode_row
+from innovate_news.audience.listfile import ListFile, encode_row, parse
 from innovate_news.errors import SubscriberError
 from tests.support import crashes
 
@@ -148,3 +148,16 @@ def test_lookup_follows_changes_on_disk(tmp_path: Path) -> None:
     lf.append([{"email": "new@example.org", "name": "New"}])
     found = lf.lookup("new@example.org")
     assert found is not None and found[0].get(found[1], "name") == "New"
+
+
+def test_a_control_character_in_a_cell_does_not_split_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "subscribers.csv"
+    text = (
+        "email,name,status\r\nv@example.org,Vee\x0bTab\x0cFeed,subscribed\r\nw@example.org,W,\r\n"
+    )
+    path.write_bytes(text.encode("utf-8"))
+    table = parse(path, path.read_bytes())
+    assert [row.cells[:2] for row in table.rows] == [
+        ("v@example.org", "Vee\x0bTab\x0cFeed"),
+        ("w@example.org", "W"),
+    ]

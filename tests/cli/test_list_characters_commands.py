@@ -105,3 +105,31 @@ def test_a_control_character_in_an_issue_subject_is_refused_naming_the_field(
     for result in (checked, sent):
         assert result.exit_code == 1 and expected in result.output, result.output
         assert "MJML" not in result.output
+
+
+def test_an_import_refuses_the_rows_the_list_would_refuse(
+    project: Path, run: Callable[..., Result]
+) -> None:
+    source = project / "incoming.csv"
+    source.write_text(
+        "email,name,consent_at\n"
+        "ok@example.org,Ok Reader,2024-01-01T00:00:00Z\n"
+        "tab@example.org,Tab\x0bReader,2024-01-01T00:00:00Z\n"
+        "esc@example.org,Esc Reader,2024-01-01\x1b\n",
+        encoding="utf-8",
+    )
+    listed = project / "imported.csv"
+    refused = run("subscribers", "import", str(source), "--subscribers", str(listed))
+    assert refused.exit_code == 1, refused.output
+    assert "incoming.csv:3: the name of tab@example.org contains the control character U+000B" in (
+        refused.output
+    )
+    assert "incoming.csv:4: the consent time of esc@example.org contains the control " in (
+        refused.output
+    )
+    kept = run("subscribers", "import", str(source), "--subscribers", str(listed), "--skip-invalid")
+    assert kept.exit_code == 0, kept.output
+    checked = run("subscribers", "check", "--subscribers", str(listed))
+    assert checked.exit_code == 0, checked.output  # what an import writes, the list accepts
+    assert "ok@example.org" in listed.read_text(encoding="utf-8")
+    assert "tab@example.org" not in listed.read_text(encoding="utf-8")
