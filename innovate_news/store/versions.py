@@ -81,10 +81,14 @@ class VersionRecords(Database):
         mark with its version, and record a version when its first copy goes out. Addresses
         match in any case, as the ledger's rows do.
         """
-        self._stamps[issue] = {address.lower(): v for address, v in versions.items()}
+        # Kept as given, not copied with folded keys: at 100,000 recipients a copy costs tens
+        # of MiB. Most lookups hit as they are (the sender marks the addresses the plan holds).
+        self._stamps[issue] = versions
 
     def _stamped(self, issue: str, address: str) -> Version | None:
-        return self._stamps.get(issue, {}).get(address.lower())
+        stamps = self._stamps.get(issue, {})
+        found = stamps.get(address)
+        return found if found is not None else stamps.get(address.lower())
 
     @staticmethod
     def _record_versions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,27 +33,54 @@ class Answer:
         return redact(self.body.decode("utf-8", "replace"))
 
 
-class _Body:
-    """A request body of known length, sent piece by piece, which remembers whether all of it
-    was read.
+SPOOL_BYTES = 4 * 1024 * 1024  # a body larger than this waits in a temp file, not in memory
+_BLOCK = 256 * 1024
 
-    Its length makes requests send a Content-Length, as the providers' own clients do (some
-    proxies and API gateways refuse a chunked upload); the pieces are never joined, so a large
-    batch is held once, not twice. Knowing whether the last piece went lets the client tell
-    "never sent whole" (safe to retry) from "sent, no answer" (may have gone out).
+
+class Spool:
+    """A request body being assembled: pieces written in, its length known at the end.
+
+    Bodies are spooled, not streamed, so that each request carries a Content-Length, as the
+    providers' own clients send (some proxies and API gateways refuse a chunked upload); a
+    large one (Postmark's 500 full messages are ~30 MB) goes to a temp file, so the sending
+    process never holds it.
     """
 
-    def __init__(self, chunks: bytes | Iterable[bytes]):
-        self.pieces = [chunks] if isinstance(chunks, bytes) else list(chunks)
-        self.size = sum(len(piece) for piece in self.pieces)
+    def __init__(self) -> None:
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (closed by _Body)
+        self.size = 0
+
+    def write(self, piece: bytes) -> None:
+        self.file.write(piece)
+        self.size += len(piece)
+
+
+class _Body:
+    """A request body of known length, read in blocks, which remembers whether all of it was
+    read: the client then tells "never sent whole" (safe to retry) from "sent, no answer"
+    (may have gone out)."""
+
+    def __init__(self, chunks: bytes | Spool | Iterable[bytes]):
+        if not isinstance(chunks, Spool):
+            spool = Spool()
+            for piece in [chunks] if isinstance(chunks, bytes) else chunks:
+                spool.write(piece)
+            chunks = spool
+        self.file = chunks.file
+        self.size = chunks.size
         self.complete = not self.size
 
     def __len__(self) -> int:
         return self.size
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self.pieces
+        self.file.seek(0)
+        while block := self.file.read(_BLOCK):
+            yield block
         self.complete = True
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class Client:
@@ -77,7 +105,7 @@ class Client:
         self.session.trust_env = False
         self.requests = 0
 
-    def post(self, path: str, chunks: bytes | Iterable[bytes], content_type: str) -> Answer:
+    def post(self, path: str, chunks: bytes | Spool | Iterable[bytes], content_type: str) -> Answer:
         """POST a body (with its Content-Length); translate the failures every API shares.
 
         Raises AuthError (401/403), TransientError (could not connect, the body was not sent
@@ -100,6 +128,8 @@ class Client:
             if body.complete:
                 raise DeliveryUnknown(f"{self.service}: no answer after sending: {what}") from exc
             raise TransientError(f"{self.service}: request failed: {what}") from exc
+        finally:
+            body.close()
         return self._answer(response)
 
     def get(self, path: str, params: Mapping[str, str]) -> Answer:

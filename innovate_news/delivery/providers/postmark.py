@@ -12,7 +12,13 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from innovate_news.delivery.providers.base import Limits, display_address
-from innovate_news.delivery.providers.http import Answer, Client, DeliveryUnknown, not_handed_over
+from innovate_news.delivery.providers.http import (
+    Answer,
+    Client,
+    DeliveryUnknown,
+    Spool,
+    not_handed_over,
+)
 from innovate_news.errors import AuthError, SendError
 from innovate_news.mail import Message, Receipt, fill
 from innovate_news.secrecy import redact
@@ -52,7 +58,7 @@ class PostmarkProvider:
     def close(self) -> None:
         self.client.close()
 
-    def _send_part(self, part: Sequence[Message], body: list[bytes]) -> list[Receipt]:
+    def _send_part(self, part: Sequence[Message], body: Spool) -> list[Receipt]:
         try:
             answer = self.client.post("/email/batch", body, "application/json")
         except DeliveryUnknown as exc:
@@ -61,23 +67,20 @@ class PostmarkProvider:
             self._refused(answer)
         return self._results(part, answer)
 
-    def _parts(self, batch: Sequence[Message]) -> Iterator[tuple[Sequence[Message], list[bytes]]]:
-        """The batch as JSON arrays (in pieces) of at most MAX_REQUEST_BYTES each (a message
-        bigger than that goes alone, for Postmark to refuse it with a reason)."""
-        pieces: list[bytes] = []
-        start, size = 0, 2  # the brackets
+    def _parts(self, batch: Sequence[Message]) -> Iterator[tuple[Sequence[Message], Spool]]:
+        """The batch as JSON arrays of at most MAX_REQUEST_BYTES each (a message bigger than
+        that goes alone, for Postmark to refuse it with a reason)."""
+        body, start = Spool(), 0
         for index, message in enumerate(batch):
             item = json.dumps(self._item(message), ensure_ascii=False).encode("utf-8")
-            if pieces and size + 1 + len(item) > MAX_REQUEST_BYTES:
-                yield batch[start:index], [b"[", *pieces, b"]"]
-                pieces, start, size = [], index, 2
-            if pieces:
-                pieces.append(b",")
-                size += 1
-            pieces.append(item)
-            size += len(item)
-        if pieces:
-            yield batch[start:], [b"[", *pieces, b"]"]
+            if body.size and body.size + len(item) + 2 > MAX_REQUEST_BYTES:
+                body.write(b"]")
+                yield batch[start:index], body
+                body, start = Spool(), index
+            body.write(b"," + item if body.size else b"[" + item)
+        if body.size:
+            body.write(b"]")
+            yield batch[start:], body
 
     def _item(self, message: Message) -> dict[str, Any]:
         template = message.template
