@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+SPAMASSASSIN := /usr/bin/spamassassin
+POSTGRES_INITDB := /usr/lib/postgresql/*/bin/initdb
 
-.PHONY: demo test test-long lint workflows typecheck pytest bench chromium clean
+.PHONY: demo test test-long lint workflows typecheck pytest bench test-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-chromium:
-	@test -x $(CHROMIUM) || { \
-	  echo "Installing Debian's chromium for the browser tests..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian's chromium (the browser tests) and postgresql (the store tests start a throwaway server
+# of their own from its binaries; any version) and spamassassin (scores a sent issue, local rules
+# only), each only where missing, with one apt-get update.
+test-packages:
+	@missing="$$(test -x $(CHROMIUM) || echo chromium) $$(ls $(POSTGRES_INITDB) >/dev/null 2>&1 || echo postgresql) $$(test -x $(SPAMASSASSIN) || echo spamassassin)"; \
+	missing="$$(echo $$missing)"; \
+	test -z "$$missing" || { \
+	  echo "Installing Debian's $$missing for the tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
 # One world: `send` and `serve` (which answers the emails' unsubscribe and preferences links)
 # read the same people. A project with no list yet gets a copy of the example list as its
@@ -29,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/innovate-news preview latest
 	$(BIN)/innovate-news send latest --subscribers subscribers.example.csv --provider outbox --yes
 
-test: $(STAMP) chromium lint workflows typecheck pytest
+test: $(STAMP) test-packages lint workflows typecheck pytest
 
 # The CI workflows in .github/workflows/; actionlint comes with the dev dependencies, as a wheel.
 workflows: $(STAMP)
@@ -42,11 +49,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) test-packages
 	$(BIN)/pytest -m "not long"
 
 # The long profiles: property tests with many more (random) examples, and the slow cases.
-test-long: $(STAMP) chromium
+test-long: $(STAMP) test-packages
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest
 
 BENCH_VENV := .bench-venv
@@ -61,11 +68,14 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 # The package is installed editable; byte-compile it as pip does an installed one, so the
 # timed runs do not compile its modules from source each time (PYTHONDONTWRITEBYTECODE).
-# Hugo, a peer of the build benchmark, comes from Debian, never as a dependency of the package.
+# Hugo, a peer of the build benchmark, comes from Debian, never as a dependency of the package;
+# so does the PostgreSQL server the store benchmark starts.
 bench: $(BENCH_STAMP)
-	@test -x $(HUGO) || { \
-	  echo "Installing Debian's hugo for the build benchmark..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hugo >/dev/null; }
+	@missing="$$(test -x $(HUGO) || echo hugo) $$(ls $(POSTGRES_INITDB) >/dev/null 2>&1 || echo postgresql)"; \
+	missing="$$(echo $$missing)"; \
+	test -z "$$missing" || { \
+	  echo "Installing Debian's $$missing for the benchmarks..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 	$(BENCH_VENV)/bin/python -m compileall -q innovate_news
 	$(BENCH_VENV)/bin/python bench/run.py
 

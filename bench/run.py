@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 
-BENCHMARKS = ("startup", "build", "devserver", "email", "send", "serve")
+BENCHMARKS = ("startup", "build", "devserver", "email", "send", "serve", "store")
 
 
 def main() -> None:

@@ -21,6 +21,25 @@ HOME = "index.html"
 STYLESHEET = "style.css"
 CALENDAR = "events.ics"
 ARCHIVE = "posts/index.html"
+PRIVACY = "privacy/index.html"
+FOLLOW = "follow/index.html"
+NOT_FOUND = "404.html"
+SITEMAP = "sitemap.xml"
+ROBOTS = "robots.txt"
+PAGES = (PRIVACY, FOLLOW, NOT_FOUND, SITEMAP, ROBOTS)  # one of each per site
+
+
+def folder_url(base_url: str, relative: str) -> str:
+    """The public URL of a page: its folder for an index.html, else the file."""
+    return base_url + relative.removesuffix("index.html")
+
+
+def signup_url(public_url: str | None, unsubscribe_url: str) -> str:
+    """The list service's sign-up page: `[serve] public_url`, or the folder of the
+    unsubscribe URL (where the same service answers), followed by `subscribe`."""
+    url = public_url or unsubscribe_url
+    folder = url if url.endswith("/") else url.rpartition("/")[0] + "/"
+    return folder + "subscribe"
 
 
 def post_folder(slug: str) -> str:
@@ -76,7 +95,7 @@ def feed_links(
 def site_paths(post_slugs: list[str], event_slugs: list[str], issue_slugs: list[str]) -> set[str]:
     """Every path a build writes for these posts, events and issues, folders included (a
     server answers `posts/slug/` with its index.html), for checking links into the site."""
-    paths = {STYLESHEET, CALENDAR}
+    paths = {STYLESHEET, CALENDAR, *PAGES, "privacy/", "follow/"}
     for kind in (None, *KIND_FOLDERS):
         folder = section(kind)
         paths |= {folder, f"{folder}index.html"} | {folder + n for n in FEED_FILES.values()}

@@ -174,6 +174,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "feed_items": Key(_int(1, 1_000_000), 50),
         "websub_hub": Key(_url),
         "funder": Key(_str, ""),
+        "lead": Key(_str, ""),  # the home page's short lead (default: site.description)
+        "privacy_notice": Key(_lines, ()),  # the privacy page's paragraphs (default: standard)
     },
     "paths": {
         "posts": Key(_nonempty, "posts"),
@@ -195,6 +197,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "unsubscribe_mailto": Key(_nonempty, required=True),
         "preferences_url": Key(ascii_url),
         "footer": Key(_lines, ()),
+        "sign_off": Key(_lines, ()),
         "postal_address": Key(_str, ""),
         "logo_url": Key(_url),
         "logo_alt": Key(_str, ""),
@@ -204,6 +207,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "consent_version": Key(_nonempty, "v1"),
         "consent_text": Key(_nonempty, "I agree to receive the newsletter by email."),
         "sample_name": Key(_str, "Sam Example"),
+        "sample_first_name": Key(_str, "Sam"),
         "sample_email": Key(_nonempty, "sam@example.org"),
     },
     "providers.outbox": {},
@@ -260,5 +264,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(_int(1, 256), 4),  # few: the GIL serves a short FIFO queue fairest
         "trusted_proxy": Key(_nonempty),  # a reverse proxy whose X-Forwarded-For is believed
         "postmark_webhook_user": Key(_nonempty, "postmark"),
+    },
+    # Where the ledger, suppressions and sign-ups live: files in the state folder, or one
+    # PostgreSQL database a team shares (its URL only in INNOVATE_NEWS_DATABASE_URL).
+    "store": {
+        "backend": Key(_choice("sqlite", "postgresql"), "sqlite"),
     },
 }

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 from markupsafe import escape as escape  # re-exported: markupsafe lives behind this module
 
+from innovate_news import layout
 from innovate_news.errors import Problem, TemplateError
 from innovate_news.settings import Settings
 
@@ -74,13 +75,25 @@ def render(settings: Settings, name: str, **context: Any) -> str:
 
     try:
         template = environment(settings, autoescape=not name.endswith(".txt.j2")).get_template(name)
-        return template.render(**context)
+        return template.render(**{"links": links(settings), **context})
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError([Problem(exc.filename or name, exc.lineno, exc.message or "")]) from exc
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"template {exc.name} not found in {folders(settings)}") from exc
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"template {name}: {exc}") from exc
+
+
+def links(settings: Settings) -> dict[str, str]:
+    """The pages every site page links to (header and footer): sign-up, privacy, follow."""
+    base = settings.base_url
+    return {
+        "signup": layout.signup_url(
+            settings["serve"]["public_url"], settings.email["unsubscribe_url"]
+        ),
+        "privacy": layout.folder_url(base, layout.PRIVACY),
+        "follow": layout.folder_url(base, layout.FOLLOW),
+    }
 
 
 def digest(settings: Settings, subfolder: str = "site") -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from hypothesis import settings as settings_profiles
 from innovate_news import settings as settings_module
 from innovate_news.cli.main import cli
 from innovate_news.settings import Settings
-from tests.support import EXAMPLE_PARTS, REPO
+from tests.support import EXAMPLE_PARTS, REPO, stores
+from tests.support.postgres import PostgresServer, PostgresUnavailable
+from tests.support.stores import StoreBackend
 
 # Property tests: bounded and derandomised by default, so `make test` is the same on every
 # run; `make test-long` (HYPOTHESIS_PROFILE=long) draws many more examples at random.
@@ -59,3 +62,53 @@ def run(project: Path) -> Callable[..., Result]:
         )
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole run, stopped at the end even on failure."""
+    # Not pytest's tmp_path: its root is private to root, and the server may run as `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="innovate-news-pg-"))
+    try:
+        server = PostgresServer.start(folder)
+    except PostgresUnavailable as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database for one test: its connection URL."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def store_databases(postgres_server: PostgresServer) -> stores.Databases:
+    """Databases with the store's schema for the tests that run on PostgreSQL."""
+    return stores.Databases.start(postgres_server)
+
+
+@pytest.fixture(params=stores.BACKENDS)
+def store_backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StoreBackend]:
+    """Run the test once per store backend. On PostgreSQL: a fresh database with the schema,
+    its URL in INNOVATE_NEWS_DATABASE_URL, and the test's `project` (if it uses one) set to
+    `[store] backend = "postgresql"`; request this before `settings`, which reads the file."""
+    if request.param == "sqlite":
+        backend = StoreBackend("sqlite")
+    else:
+        databases: stores.Databases = request.getfixturevalue("store_databases")
+        url = databases.take()
+        request.addfinalizer(lambda: databases.give_back(url))  # after the stores are closed
+        monkeypatch.setenv(stores.URL_VARIABLE, url)
+        backend = StoreBackend("postgresql", url)
+        if "project" in request.fixturenames:
+            backend.use_in(request.getfixturevalue("project"))
+    yield backend
+    backend.close()

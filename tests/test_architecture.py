@@ -35,6 +35,7 @@ HOMES = {
     "requests": "innovate_news.delivery.providers.http",
     "smtplib": "innovate_news.delivery.providers.smtp",
     "watchfiles": "innovate_news.site.watch",
+    "psycopg": "innovate_news.store.postgres",
 }
 
 

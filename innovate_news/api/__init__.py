@@ -8,7 +8,8 @@ function that needs them, so importing this package costs almost nothing.
   send_test, status;
 - `subscribers`: eligible, suppressions, open_list, import_subscribers, export_subscribers,
   unsubscribe, erase, subject_access, sync_list, serve;
-- `state`: clear_cache, backup_state, restore_state.
+- `state`: clear_cache, backup_state, restore_state;
+- `store`: init_store, migrate_store, store_status, copy_store.
 """
 
 from innovate_news.api.publishing import (
@@ -24,6 +25,7 @@ from innovate_news.api.publishing import (
     test_recipients,
 )
 from innovate_news.api.state import backup_state, clear_cache, restore_state
+from innovate_news.api.store import copy_store, init_store, migrate_store, store_status
 from innovate_news.api.subscribers import (
     Notify,
     eligible,
@@ -45,12 +47,15 @@ __all__ = [
     "build",
     "check",
     "clear_cache",
+    "copy_store",
     "eligible",
     "erase",
     "export_subscribers",
     "import_subscribers",
+    "init_store",
     "list_path",
     "load_settings",
+    "migrate_store",
     "open_list",
     "open_preview",
     "preview",
@@ -60,6 +65,7 @@ __all__ = [
     "serve",
     "serve_site",
     "status",
+    "store_status",
     "subject_access",
     "suppressions",
     "sync_list",

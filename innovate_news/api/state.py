@@ -26,6 +26,7 @@ def backup_state(settings: Settings, path: Path) -> BackupReport:
     """
     from innovate_news.store import backup
 
+    _files_hold_the_state(settings, "backup")
     return backup.backup(settings.folder("state"), _state_parts(), path)
 
 
@@ -37,7 +38,21 @@ def restore_state(settings: Settings, path: Path) -> RestoreReport:
     """
     from innovate_news.store import backup
 
+    _files_hold_the_state(settings, "restore")
     return backup.restore(settings.folder("state"), _state_parts(), path)
+
+
+def _files_hold_the_state(settings: Settings, command: str) -> None:
+    """On the shared database the state folder's files are not the state: say what to use."""
+    from innovate_news.errors import BackupError
+
+    if settings["store"]["backend"] != "sqlite":
+        tool = "pg_dump" if command == "backup" else "pg_restore"
+        raise BackupError(
+            f'[store] backend is "postgresql": the ledger and sign-ups are in the shared '
+            f"database, which `state {command}` does not cover; use {tool} (see the README's "
+            '"Running it for a team")'
+        )
 
 
 def _state_parts() -> Parts:

@@ -20,7 +20,6 @@ from innovate_news.content.posts import KINDS
 from innovate_news.errors import RefusedError, TokenError
 from innovate_news.mail import Message, Receipt
 from innovate_news.settings import Settings
-from innovate_news.store import ledger as ledger_module
 from innovate_news.store.ledger import Ledger
 
 Clock = Callable[[], dt.datetime]
@@ -87,7 +86,7 @@ class ListService:
             settings=settings,
             keyring=keyring(settings),
             listfile=ListFile(path, settings.folder("state") / "locks"),
-            ledger=Ledger(settings.folder("state") / ledger_module.FILE_NAME, durable=True),
+            ledger=Ledger.open(settings, durable=True),
             signups=Signups.open(settings),
         )
         return cls(settings, stores, mailer, clock or (lambda: dt.datetime.now(dt.UTC)))

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from innovate_news.settings import Settings
-from innovate_news.store.database import Database
+from innovate_news.store import backends
+from innovate_news.store.database import Database, Engine
 
 FILE_NAME = "signups.sqlite3"
 LIFETIME = dt.timedelta(days=7)  # how long a confirmation link works
@@ -67,15 +68,16 @@ class Signups(Database):
 
     what = "the sign-up database"
 
-    def __init__(self, path: Path):
-        super().__init__(path, SCHEMA, durable=True)  # a sign-up is acknowledged on disk
+    def __init__(self, where: Path | Engine):
+        super().__init__(where, SCHEMA, durable=True)  # a sign-up is acknowledged on disk
 
     @classmethod
     def open(cls, settings: Settings) -> Signups:
-        return cls(settings.folder("state") / FILE_NAME)
+        """The sign-ups of `[store] backend`: a file in the state folder, or the shared database."""
+        return cls(backends.where(settings, FILE_NAME, cls.what))
 
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[Signup]:
-        return [Signup(*row) for row in self._read(sql, params)]  # type: ignore[arg-type]
+        return [Signup(*row) for row in self._read(sql, params)]
 
     def allow(self, client: str, now: dt.datetime, limit: int) -> bool:
         """Count one sign-up request from `client`; False when it is over `limit` an hour."""

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 COLUMNS = ("email", "name", "status", "topics", "consent_at", "consent_source")
+# Read when present, never required: the greeting's "Hello Chidi," (a `name` such as
+# "Okafor, Chidi" says nothing about which word a person is called by).
+OPTIONAL_COLUMNS = ("first_name",)
 STATUSES = ("subscribed", "unsubscribed", "bounced")
 ALL_TOPICS = frozenset(KINDS)
 # C0 controls but tab (whitespace, tidied to a space), DEL and C1: none can go into a header or
@@ -45,6 +48,7 @@ class Subscriber:
     consent_at: str
     consent_source: str
     row: int
+    first_name: str = ""
 
     @property
     def subscribed(self) -> bool:
@@ -181,7 +185,7 @@ def _parse(path: Path, reader: Reader, lines: _Lines) -> SubscriberList:
             [Problem(path, 1, f"no 'email' column (found: {', '.join(header) or 'nothing'}); "
                      f"the first row must name the columns: {', '.join(COLUMNS)}")]
         )  # fmt: skip
-    unknown = [h for h in header if h not in COLUMNS]
+    unknown = [h for h in header if h not in COLUMNS + OPTIONAL_COLUMNS]
     problems: list[Problem] = []
     if unknown:
         problems.append(
@@ -262,12 +266,13 @@ def _subscriber(
         consent_at=consent_at,
         consent_source=sys.intern(record.get("consent_source", "").strip()),
         row=row,
+        first_name=" ".join(record.get("first_name", "").split()),
     )
 
 
 def _control(record: dict[str, str], email: str) -> str | None:
     """What is wrong with a cell holding a control character (checked as read, unstripped)."""
-    for column in COLUMNS:
+    for column in COLUMNS + OPTIONAL_COLUMNS:
         found = CONTROL.search(record.get(column, ""))
         if found is None:
             continue

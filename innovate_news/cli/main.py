@@ -51,6 +51,10 @@ LAZY_COMMANDS: dict[str, tuple[Callable[[], click.Command], str]] = {
         _attribute(".subscribers", "serve"),
         "Run the list service: one-click unsubscribe, preferences, sign-up, bounce webhooks.",
     ),
+    "store": (
+        _attribute(".store", "store"),
+        "Where the ledger, suppressions and sign-ups live: init, migrate, status, copy.",
+    ),
     "serve-site": (
         _attribute(".devsite", "serve_site"),
         "Preview the site on 127.0.0.1: build it, serve it, rebuild and reload on every change.",

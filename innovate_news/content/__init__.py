@@ -5,4 +5,4 @@ Public names: posts.parse, posts.sources, posts.KINDS, issues.resolve, issues.lo
 markdown.render, record.PostRecord, record.of, frontmatter.split.
 """
 
-__all__ = ["frontmatter", "issues", "markdown", "posts", "record"]
+__all__ = ["editorial", "frontmatter", "issues", "markdown", "posts", "record"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from innovate_news import layout
-from innovate_news.content import frontmatter
+from innovate_news.content import editorial, frontmatter
 from innovate_news.content.posts import Post, parse, slug_problem, sources
 from innovate_news.errors import ContentError, Problem
 from innovate_news.settings import Settings
@@ -67,6 +67,7 @@ def parse_issue(path: Path, data: bytes, settings: Settings) -> Issue:
     preheader = _single_line(doc, "preheader", problems, required=False)
     date = _date(doc, settings, problems)
     slugs, lines = _post_slugs(doc, problems)
+    problems += editorial.problems(path, doc.body, doc.body_line)  # its topic blocks
     if problems:
         raise ContentError(problems)
     assert subject is not None and date is not None  # reported above when missing

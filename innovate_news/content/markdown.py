@@ -7,6 +7,7 @@ import html as html_module
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import nh3
@@ -25,7 +26,7 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "*": {"id", "title", "lang", "dir"},
-    "a": {"href", "rel", "hreflang"},
+    "a": {"href", "rel", "hreflang", "aria-label"},
     "img": {"src", "alt", "width", "height", "loading"},
     "ol": {"start", "reversed"},
     "td": {"colspan", "rowspan", "align", "style"},
@@ -51,7 +52,27 @@ def _parser(extended: bool) -> MarkdownIt:
     if extended:
         md.enable("table").enable("strikethrough")
         md.use(footnote_plugin)
+        md.add_render_rule("footnote_block_open", _footnotes_open)
+        md.add_render_rule("footnote_anchor", _footnote_backref)
     return md
+
+
+def _footnotes_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """The footnotes section under a heading, so it is found and named like any section."""
+    return '<hr>\n<section class="footnotes">\n<h2>Notes</h2>\n<ol class="footnotes-list">\n'
+
+
+def _footnote_backref(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """The back-link with a name a screen reader can say (the arrow alone reads as nothing)."""
+    number = str(tokens[idx].meta["id"] + 1)
+    ident = self.rules["footnote_anchor_name"](tokens, idx, options, env)
+    label = f"Back to reference {number}"
+    if tokens[idx].meta["subId"] > 0:
+        ident += ":" + str(tokens[idx].meta["subId"])
+        label += f" ({tokens[idx].meta['subId'] + 1})"
+    return (
+        f' <a href="#fnref{ident}" class="footnote-backref" aria-label="{label}">\u21a9\ufe0e</a>'
+    )
 
 
 # Without these the table, strikethrough and footnote rules cannot match, so plain CommonMark

@@ -16,6 +16,8 @@ from innovate_news.errors import ContentError, Problem
 KINDS = ("finding", "blog", "event")
 # Where each kind's feeds live, and how sections are titled.
 KIND_TITLES = {"finding": "Findings", "blog": "Blog", "event": "Events"}
+# One post's label, on its card and page.
+KIND_LABELS = {"finding": "Finding", "blog": "Blog post", "event": "Event"}
 
 FIELDS = {
     "title", "date", "kind", "summary", "authors", "tags", "slug", "draft", "image", "event",

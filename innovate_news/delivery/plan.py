@@ -303,7 +303,11 @@ class NewsletterComposer:
             variant = self.newsletter.variant_for(ALL_TOPICS)
             assert variant is not None
         recipient = Recipient(
-            subscriber.normalised, subscriber.name, subscriber.topics, subscriber.row or None
+            subscriber.normalised,
+            subscriber.name,
+            subscriber.topics,
+            subscriber.row or None,
+            subscriber.first_name,
         )
         try:
             return variant.personalise(recipient, self.keyring, test)

@@ -9,6 +9,7 @@ __all__ = [
     "checks",
     "context",
     "envelope",
+    "images",
     "inline",
     "mime",
     "newsletter",

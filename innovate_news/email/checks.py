@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from innovate_news import layout
 from innovate_news.audience.tokens import Keyring
+from innovate_news.content import editorial, markdown
 from innovate_news.content.issues import Issue, load_issues
 from innovate_news.content.posts import Post
 from innovate_news.email import context as email_context
@@ -71,9 +72,10 @@ def check_issues(
 def _sending_started(settings: Settings, issues: Sequence[Issue]) -> set[str]:
     """Issues the ledger has begun sending: what went out can no longer be fixed."""
     path = settings.folder("state") / ledger.FILE_NAME
-    if not path.is_file():
+    shared = settings["store"]["backend"] != "sqlite"  # the shared database is never created
+    if not shared and not path.is_file():
         return set()  # no ledger, nothing sent; and checking must not create one
-    with ledger.Ledger(path) as book:
+    with ledger.Ledger.open(settings) if shared else ledger.Ledger(path) as book:
         return {issue.slug for issue in issues if book.has_snapshot(issue.slug)}
 
 
@@ -111,7 +113,10 @@ def _variants(
     now: dt.datetime,
 ) -> list[Problem]:
     issue = newsletter.issue
-    sample = Recipient(settings.email["sample_email"], settings.email["sample_name"])
+    email = settings.email
+    sample = Recipient(
+        email["sample_email"], email["sample_name"], first_name=email["sample_first_name"]
+    )
     pages = site_pages(settings, posts, issues, max(now, issue.date))
     text = issue.path.read_text(encoding="utf-8")
     problems: list[Problem] = []
@@ -122,6 +127,7 @@ def _variants(
         largest = max(largest, (size, variant.key))
         problems += _long_lines(issue, variant, outgoing.data)
         problems += _links(settings, issue, variant, pages, text)
+        problems += _missing_sections(settings, newsletter, variant, text)
     if largest[0] >= GMAIL_CLIP_BYTES:
         problems.append(
             Problem(
@@ -133,6 +139,40 @@ def _variants(
             )
         )
     return _unique(problems)
+
+
+def _missing_sections(
+    settings: Settings, newsletter: Newsletter, variant: Variant, text: str
+) -> list[Problem]:
+    """Editorial links to a post (or its booking page) whose section this copy leaves out.
+
+    Only links count, never words: "the workshop" may mean anything, a link cannot."""
+    if not variant.topics:
+        return []  # an issue without posts: every copy is the same
+    issue = newsletter.issue
+    scan = _Scan()
+    body = editorial.for_topics(issue.body, variant.topics)
+    scan.feed(markdown.render(body, issue.url(settings), settings.base_url))
+    scan.close()
+    linked = {url.rstrip("/") for url in scan.links}
+    problems = []
+    for card in newsletter.cards:
+        event = card["event"] or {}
+        urls = {card["url"].rstrip("/"), (event.get("booking_url") or "").rstrip("/")} - {""}
+        if card["kind"] in variant.topics or not urls & linked:
+            continue
+        url = min(urls & linked)
+        section = email_context.SECTION_TITLES[card["kind"]]
+        problems.append(
+            Problem(
+                issue.path,
+                _line_of(text, url, settings.base_url) or _line_of(text, card["slug"]),
+                f"the {variant.key} copy has no {section!r} section but its editorial links to "
+                f"{card['title']!r}; put that text in a topic block (::: {card['kind']} … :::)",
+                "warning",
+            )
+        )
+    return problems
 
 
 def _long_lines(issue: Issue, variant: Variant, data: bytes) -> list[Problem]:

@@ -9,10 +9,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from innovate_news import layout, templating
-from innovate_news.content import markdown, record
+from innovate_news.content import editorial, markdown, record
 from innovate_news.content.issues import Issue
 from innovate_news.content.posts import KINDS, Post
 from innovate_news.content.record import PostRecord
+from innovate_news.email import images
 from innovate_news.settings import Settings
 
 SECTION_TITLES = {"finding": "New findings", "blog": "From the blog", "event": "Upcoming events"}
@@ -35,7 +36,7 @@ class Palette:
     dark_text: str = "#e6e9ed"
     dark_muted: str = "#b4bcc6"
     dark_link: str = "#9ecbff"
-    dark_brand: str = "#0b2340"
+    dark_brand: str = "#2a5a96"  # 2.3:1 against dark_card: the band stands out; white 7:1
 
 
 def palette(settings: Settings) -> Palette:
@@ -57,6 +58,7 @@ def card(settings: Settings, meta: Mapping[str, Any], issue_date: dt.datetime) -
     out["day"] = templating.format_day(date)
     out["authors_text"] = _names(meta["authors"])
     out["event"] = _event(settings, meta, issue_date) if meta.get("event") else None
+    out["email_image"] = images.card_image(settings, meta.get("image"))
     return out
 
 
@@ -141,9 +143,12 @@ def context(
             "day": templating.format_day(issue.date.astimezone(settings.timezone)),
             "url": url,
         },
-        "editorial": markdown.render(issue.body, url, settings.base_url),
+        "editorial": markdown.render(
+            editorial.for_topics(issue.body, topics), url, settings.base_url
+        ),
         "sections": sections(cards, topics),
         "recipient": recipient,
+        "sign_off": list(email["sign_off"]),
         "logo": {"src": email["logo_url"], "alt": email["logo_alt"]} if email["logo_url"] else None,
         "footer": {
             "lines": footer_lines,

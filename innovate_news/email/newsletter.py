@@ -34,6 +34,7 @@ class Recipient:
     name: str = ""
     topics: frozenset[str] = frozenset()  # empty: every topic
     row: int | None = None
+    first_name: str = ""  # the greeting's; never guessed from `name`
 
     def where(self) -> str:
         return f"row {self.row}" if self.row is not None else self.address
@@ -92,7 +93,7 @@ class Variant:
             )
         return {
             "name": name,
-            "greeting": f"Hello {name}," if name else "Hello,",
+            "greeting": greeting(recipient),
             "address": address,
             "unsubscribe_url": _link(
                 env.unsubscribe_url, keyring.sign("unsubscribe", env.list_id, address)
@@ -147,6 +148,16 @@ class Variant:
             html=html_part,
             headers=tuple(headers),
         )
+
+
+def greeting(recipient: Recipient) -> str:
+    """The first_name column's "Hello Chidi,", else a neutral "Hello,": a full name
+    ("Okafor, Chidi", "Dr A. Okafor") cannot be trusted to start with what to call someone."""
+    first = recipient.first_name
+    if problem := mime.header_problem(first.replace("\t", " ")):
+        raise SubscriberError(f"{recipient.where()}: first_name {problem}; fix it in the list")
+    first = " ".join(first.split())
+    return f"Hello {first}," if first else "Hello,"
 
 
 def clean_name(recipient: Recipient) -> str:

@@ -33,7 +33,9 @@ def recipient_for(settings: Settings, address: str | None) -> Recipient:
     """The sample subscriber from settings, or `address` as the subscriber list has them."""
     email = settings.email
     if address is None:
-        return Recipient(email["sample_email"], email["sample_name"])
+        return Recipient(
+            email["sample_email"], email["sample_name"], first_name=email["sample_first_name"]
+        )
     path = settings.root / email["subscribers"]
     if path.is_file():
         found = _lookup(path, address)
@@ -58,7 +60,11 @@ def _lookup(path: Path, address: str) -> Recipient | None:
                     f"use {';'.join(KINDS)}"
                 )
             return Recipient(
-                (record.get("email") or "").strip(), (record.get("name") or "").strip(), topics, row
+                (record.get("email") or "").strip(),
+                (record.get("name") or "").strip(),
+                topics,
+                row,
+                (record.get("first_name") or "").strip(),
             )
     return None
 

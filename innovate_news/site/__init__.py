@@ -1,7 +1,8 @@
 """The static site and its feeds: `build` renders each changed post in worker processes into the
-cache, checks the whole, then stages pages, feeds, calendars and issue pages and puts them in
-place only when all are ready. `serve-site` (devsite, devserver, watch) builds a copy for a
-server on this machine and builds it again on every change.
+cache, checks the whole, then stages pages, feeds, calendars, issue pages and the one-of-a-kind
+pages (privacy, follow, 404, sitemap, robots), and puts them in place only when all are ready.
+`serve-site` (devsite, devserver, watch) builds a copy for a server on this machine and builds
+it again on every change.
 
 Public names: build.build, report.BuildReport, cache.Cache, cache.clear, keys.code,
 staging.Output, feeds.frame, calendar.vevent.
@@ -17,6 +18,7 @@ __all__ = [
     "feeds",
     "issue_pages",
     "keys",
+    "pages",
     "report",
     "staging",
     "watch",

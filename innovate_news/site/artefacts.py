@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from innovate_news import layout, templating
 from innovate_news.content import markdown, record
-from innovate_news.content.posts import KIND_TITLES, Post
+from innovate_news.content.posts import KIND_LABELS, KIND_TITLES, Post
 from innovate_news.content.record import PostRecord
 from innovate_news.settings import Settings
 from innovate_news.site import calendar, feeds
@@ -25,6 +25,7 @@ class Artefacts:
     atom: bytes
     json: bytes
     ics: bytes  # empty for posts that are not events
+    ended: bytes = b""  # an event's page once it has ended (empty for posts that are not events)
 
 
 def entry_id(settings: Settings, post: Post) -> str:
@@ -80,22 +81,7 @@ def build(settings: Settings, post: Post) -> Artefacts:
         image_url=meta["image"]["src"] if meta["image"] else None,
         extension={"kind": post.kind} | ({"event": meta["event"]} if post.event else {}),
     )
-    page = templating.render(
-        settings,
-        "site/post.html",
-        site=settings.site,
-        root="../../",  # relative, so the stylesheet also loads from a local copy of the site
-        post=post,
-        meta=meta,
-        html=html,
-        summary=summary,
-        url=url,
-        feeds=layout.feed_links(settings.base_url, post.kind, KIND_TITLES[post.kind]),
-        kind_title=KIND_TITLES[post.kind],
-        kind_url=settings.base_url + layout.section(post.kind),
-        jsonld=jsonld(settings, post, meta),
-        ics_url=settings.base_url + layout.event_calendar(post.slug) if post.event else None,
-    ).encode("utf-8")
+    page, ended = pages(settings, post, meta, html, summary)
     ics = b""
     if post.event is not None:
         ics = calendar.vevent(
@@ -117,7 +103,36 @@ def build(settings: Settings, post: Post) -> Artefacts:
         atom=fragments["atom"],
         json=fragments["json"],
         ics=ics,
+        ended=ended,
     )
+
+
+def pages(
+    settings: Settings, post: Post, meta: PostRecord, html: str, summary: str
+) -> tuple[bytes, bytes]:
+    """The post's page, and for an event also its page once the event has ended: whether it
+    is over depends on the build's clock, so both are kept and the writer chooses (the choice
+    is in the page's key, site.writer)."""
+    context = {
+        "site": settings.site,
+        "root": "../../",  # relative, so the stylesheet also loads from a local copy of the site
+        "post": post,
+        "meta": meta,
+        "html": html,
+        "summary": summary,
+        "url": meta["url"],
+        "feeds": layout.feed_links(settings.base_url, post.kind, KIND_TITLES[post.kind]),
+        "kind_title": KIND_TITLES[post.kind],
+        "kind_label": KIND_LABELS[post.kind],
+        "kind_url": settings.base_url + layout.section(post.kind),
+        "jsonld": jsonld(settings, post, meta),
+        "ics_url": settings.base_url + layout.event_calendar(post.slug) if post.event else None,
+    }
+    page = templating.render(settings, "site/post.html", ended=False, **context)
+    if post.event is None:
+        return page.encode("utf-8"), b""
+    ended = templating.render(settings, "site/post.html", ended=True, **context)
+    return page.encode("utf-8"), ended.encode("utf-8")
 
 
 def jsonld(settings: Settings, post: Post, meta: PostRecord) -> dict[str, Any]:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from innovate_news.site.artefacts import Artefacts
 
 _RACY_NS = 2_000_000_000
-_PARTS = ("page", "rss", "atom", "json", "ics")
+_PARTS = ("page", "rss", "atom", "json", "ics", "ended")  # ended: a past event's page
 _SPAN = struct.Struct("<QQ")  # where one part sits in a pack: offset, size
 _CHECK = hashlib.sha256().digest_size
 # A pack's name, each part's span in it, and the pack's size and mtime when written: a pack

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from innovate_news import layout, templating
-from innovate_news.content import markdown
+from innovate_news.content import editorial, markdown
 from innovate_news.content.issues import Issue, candidates_from_records, choose, load_issues
-from innovate_news.content.posts import KIND_TITLES
+from innovate_news.content.posts import KIND_LABELS, KIND_TITLES
 from innovate_news.email import context as email_context
 from innovate_news.settings import Settings
 
@@ -52,6 +52,7 @@ def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) ->
         url=url,
         feeds=layout.feed_links(settings.base_url),
         kind_titles=KIND_TITLES,
+        kind_labels=KIND_LABELS,
         kind_folders=layout.KIND_FOLDERS,
         issue={
             "subject": issue.subject,
@@ -59,7 +60,7 @@ def _page(settings: Settings, issue: Issue, records: list[Mapping[str, Any]]) ->
             "date": issue.date.isoformat(),
             "slug": issue.slug,
         },
-        editorial=markdown.render(issue.body, url, settings.base_url),
+        editorial=markdown.render(editorial.for_topics(issue.body, None), url, settings.base_url),
         sections=email_context.sections(records, email_context.TOPICS),
     )
     link = {"url": url, "subject": issue.subject, "date": issue.date.isoformat()}

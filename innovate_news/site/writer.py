@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from innovate_news import layout, output, templating
-from innovate_news.content.posts import KIND_TITLES, KINDS
+from innovate_news.content.posts import KIND_LABELS, KIND_TITLES, KINDS
 from innovate_news.settings import Settings
 from innovate_news.site import cache, calendar, feeds, keys, staging
+from innovate_news.site import pages as single_pages
 from innovate_news.site.cache import Location, Row
 from innovate_news.site.report import BuildReport
 from innovate_news.site.staging import Output
@@ -33,6 +34,7 @@ Chosen = list[tuple[str, Row]]  # (cache key, index row) of published posts
 Task = tuple[Callable[..., int], tuple[Any, ...]]
 IssuePage = tuple[str, bytes, dict[str, str]]  # path, bytes, entry in the home page's list
 _PAGES_PER_TASK = 500
+_LATEST = 6  # posts on the home page
 
 
 def write_pages(
@@ -97,7 +99,7 @@ class SiteWriter:
     def unchanged(self, relative: str, key: str) -> bool:
         return self.output.unchanged(relative, key)
 
-    def _templates(self, name: str) -> str:
+    def templates_key(self, name: str) -> str:
         return keys.combine(self.fingerprint, keys.templates(self.settings, [name]))
 
     def write_file(self, relative: str, produce: Callable[[], bytes], key: str) -> None:
@@ -128,6 +130,7 @@ class SiteWriter:
         self._waits.append(self._start(self._page_tasks(chosen)))
         self._calendar(chosen)
         self._indexes(groups)
+        single_pages.write(self, chosen)
         self._assets()
 
     def finish(self) -> None:
@@ -177,7 +180,9 @@ class SiteWriter:
 
     def _issue_key(self, sources: str, posts: str, dates: list[float]) -> str:
         out = "".join("1" if date <= self.now.timestamp() else "0" for date in dates)
-        return keys.key(f"{sources}\n{out}\n{posts}".encode(), self._templates("site/issue.html"))
+        return keys.key(
+            f"{sources}\n{out}\n{posts}".encode(), self.templates_key("site/issue.html")
+        )
 
     def _frame(
         self, what: tuple[Any, ...], make: Callable[[], calendar.Frame], needed: bool = True
@@ -208,10 +213,12 @@ class SiteWriter:
         todo = []
         for key, meta in chosen:  # every post of every build: the places are known here
             slug = meta["slug"]
-            page = layout.post_page(slug)
-            if not self.unchanged(page, key):
-                self.output.path(page, key)
-                todo.append((page, meta["pack"], "page"))
+            page, part, page_key = layout.post_page(slug), "page", key
+            if meta["ends"] is not None and meta["ends"] < self.now.timestamp():
+                part, page_key = "ended", keys.combine(key, "ended")  # a past event's page
+            if not self.unchanged(page, page_key):
+                self.output.path(page, page_key)
+                todo.append((page, meta["pack"], part))
             if meta["starts"] is not None:  # an event
                 ics = layout.event_calendar(slug)
                 if not self.unchanged(ics, key):
@@ -302,28 +309,33 @@ class SiteWriter:
             "site": self.settings.site,
             "base_url": self.settings.base_url,
             "kind_titles": KIND_TITLES,
+            "kind_labels": KIND_LABELS,
             "kind_folders": layout.KIND_FOLDERS,
         }
-        recent, soon = groups[None][:20], upcoming(groups[None], self.now)
+        recent, soon = groups[None][:_LATEST], upcoming(groups[None], self.now)
+        # Which shown events are over follows from `recent` and `soon`, both in the key.
+        coming = {meta["slug"] for _, meta in soon}
+        ended = [m["slug"] for _, m in recent if m["ends"] is not None and m["slug"] not in coming]
         # The home page shows the newest posts, the coming events and the issues: it is
         # rendered again when one of those, the settings or the templates change.
         shown = [meta["digest"] for _, meta in recent] + ["/"]
         shown += [meta["digest"] for _, meta in soon]
         self.write_file(
             "index.html",
-            lambda: self._page(
+            lambda: self.page(
                 "site/index.html",
                 **common,
                 root="",
                 recent=[cache.expand(meta) for _, meta in recent],
                 upcoming=[cache.expand(meta) for _, meta in soon],
+                ended=ended,
                 issues=self.issue_links,
                 feeds=layout.feed_links(self.settings.base_url),
                 url=self.settings.base_url,
             ),
             keys.key(
                 "\n".join(shown).encode() + json.dumps(self.issue_links).encode(),
-                self._templates("site/index.html"),
+                self.templates_key("site/index.html"),
             ),
         )
         # A list is given every field of each post's record, so its key is made of the
@@ -334,14 +346,14 @@ class SiteWriter:
             self.write_file(
                 relative,
                 self._archive(common, kind, [meta for _, meta in items]),
-                keys.key(f"{relative}\n{listed}".encode(), self._templates("site/archive.html")),
+                keys.key(f"{relative}\n{listed}".encode(), self.templates_key("site/archive.html")),
             )
 
     def _archive(
         self, common: dict[str, Any], kind: str | None, items: list[Row]
     ) -> Callable[[], bytes]:
         folder = layout.list_page(kind).removesuffix("index.html")
-        return lambda: self._page(
+        return lambda: self.page(
             "site/archive.html",
             **common,
             root="../",
@@ -351,7 +363,7 @@ class SiteWriter:
             url=f"{self.settings.base_url}{folder}",
         )
 
-    def _page(self, template: str, **context: Any) -> bytes:
+    def page(self, template: str, **context: Any) -> bytes:
         return templating.render(self.settings, template, **context).encode("utf-8")
 
     def _assets(self) -> None:

@@ -10,7 +10,7 @@ now, and a person already sent the issue under one spelling is never mailed agai
 
 from __future__ import annotations
 
-import sqlite3
+from innovate_news.store.database import Tx
 
 # Whether this ledger's rows were moved over already (new rows are always filed by key).
 DONE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'filed_by_key'"
@@ -31,7 +31,7 @@ def key(address: str) -> str:
     return address.strip().lower()
 
 
-def fold(db: sqlite3.Connection) -> int:
+def fold(db: Tx) -> int:
     """Inside a write transaction: file every delivery row under its key, and note that it is
     done; returns the rows moved or merged."""
     db.execute("CREATE TABLE IF NOT EXISTS filed_by_key (at TEXT)")

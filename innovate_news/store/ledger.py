@@ -17,9 +17,10 @@ from innovate_news.errors import LedgerError
 from innovate_news.mail import Receipt
 from innovate_news.secrecy import redact
 from innovate_news.settings import Settings
-from innovate_news.store import casefold, locks
+from innovate_news.store import backends, casefold, locks
 from innovate_news.store.casefold import key
-from innovate_news.store.reports import PREFER_CHOICE, Reports
+from innovate_news.store.database import Engine
+from innovate_news.store.reports import PREFER_CHOICE, SUPPRESS, Reports
 from innovate_news.store.versions import VersionRecords
 
 FILE_NAME = "ledger.sqlite3"
@@ -99,23 +100,28 @@ def _now() -> str:
 
 
 class Ledger(VersionRecords, Reports):
-    """One SQLite database, safe to share between the threads of one sender."""
+    """A SQLite file (`path`) or the shared database (an `Engine`, see store.backends), safe to
+    share between the threads of one sender."""
 
     what = "the ledger"
 
-    def __init__(self, path: Path, durable: bool = False):
-        super().__init__(path, SCHEMA, durable)
-        # Rows an older version filed under a mixed-case address move to their key, once.
-        if not self._read(casefold.DONE):
+    def __init__(self, where: Path | Engine, durable: bool = False):
+        super().__init__(where, SCHEMA, durable)
+        # Rows an older version filed under a mixed-case address move to their key, once
+        # (PostgreSQL's rows were always filed by key).
+        if self.backend == "sqlite" and not self._read(casefold.DONE):
             with self._write() as db:
                 casefold.fold(db)
 
     @classmethod
-    def open(cls, settings: Settings) -> Ledger:
-        return cls(settings.folder("state") / FILE_NAME)
+    def open(cls, settings: Settings, durable: bool = False) -> Ledger:
+        """The ledger of `[store] backend`; `durable` (the list service): each commit synced."""
+        return cls(backends.where(settings, FILE_NAME, cls.what), durable)
 
     def lock(self, issue: str) -> contextlib.AbstractContextManager[None]:
         """Hold the send lock of `issue` (see store.locks); a second holder fails at once."""
+        if self.path is None:
+            return locks.hold_shared(self.engine, issue)
         return locks.hold(self.path.parent / "locks", issue)
 
     # Snapshot and planning ---------------------------------------------------------------
@@ -128,18 +134,17 @@ class Ledger(VersionRecords, Reports):
         now = _now()
         with self._write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO issues (issue, snapshot_at) VALUES (?, ?)", (issue, now)
+                "INSERT INTO issues (issue, snapshot_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (issue, now),
             )
             (start,) = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE issue = ?", (issue,)
             ).fetchone()
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO deliveries (issue, address, seq, state, added_at, "
-                "updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+            return db.executemany(
+                "INSERT INTO deliveries (issue, address, seq, state, added_at, updated_at) "
+                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
                 ((issue, key(a), start + i, now, now) for i, a in enumerate(addresses, start=1)),
-            )
-            return db.total_changes - before
+            ).rowcount
 
     def states(self, issue: str) -> dict[str, str]:
         """Every recipient of `issue` and their state, in snapshot order."""
@@ -213,8 +218,7 @@ class Ledger(VersionRecords, Reports):
                 ),
             )
             db.executemany(
-                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) VALUES "
-                "(?, ?, ?, ?)",
+                SUPPRESS,
                 ((r.address, r.suppress, f"send {issue}", now) for r in receipts if r.suppress),
             )
 
@@ -304,11 +308,7 @@ class Ledger(VersionRecords, Reports):
             raise LedgerError(f"unknown suppression reason {reason!r}; use one of {REASONS}")
         now = _now()
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) "
-                "VALUES (?, ?, ?, ?)",
-                (address, reason, source, now),
-            )
+            cursor = db.execute(SUPPRESS, (address, reason, source, now))
             if cursor.rowcount > 0:
                 return True
             db.execute(PREFER_CHOICE, (reason, source, now, address, reason))
@@ -355,14 +355,16 @@ class Ledger(VersionRecords, Reports):
         """Put `pseudonym` (a keyed hash) wherever `address` was, and suppress the pseudonym."""
         with self._write() as db:
             changed = 0
+            # A row the pseudonym already has for an issue gives way (one row per person).
+            db.execute(
+                "DELETE FROM deliveries WHERE address = ? AND issue IN (SELECT issue FROM "
+                "deliveries WHERE address = ? COLLATE NOCASE)",
+                (pseudonym, address),
+            )
             for table in ("deliveries", "test_sends"):
-                sql = f"UPDATE OR REPLACE {table} SET address = ? WHERE address = ? COLLATE NOCASE"  # noqa: S608 (fixed names)
+                sql = f"UPDATE {table} SET address = ? WHERE address = ? COLLATE NOCASE"  # noqa: S608 (fixed names)
                 changed += db.execute(sql, (pseudonym, address)).rowcount
             sql = "DELETE FROM suppressions WHERE address = ? COLLATE NOCASE"
             changed += db.execute(sql, (address,)).rowcount
-            db.execute(
-                "INSERT OR IGNORE INTO suppressions (address, reason, source, at) "
-                "VALUES (?, 'erased', ?, ?)",
-                (pseudonym, source, _now()),
-            )
+            db.execute(SUPPRESS, (pseudonym, "erased", source, _now()))
             return changed

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from innovate_news.secrecy import redact
 from innovate_news.store.database import Database
 
-SUPPRESS = "INSERT OR IGNORE INTO suppressions (address, reason, source, at) VALUES (?, ?, ?, ?)"
+SUPPRESS = (
+    "INSERT INTO suppressions (address, reason, source, at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
 # A person's own choice (unsubscribe, complaint) takes the place of a suppression that only
 # records a delivery state (bounce, manual): a provider lifting that state later must not
 # lift the choice with it. Parameters: reason, source, at, address, reason.
@@ -41,7 +44,9 @@ _DROPPED = (
     "AND address = ? COLLATE NOCASE AND state = 'sent' AND provider_id <> '' "
     "AND (provider_id = ? OR substr(?, 1, length(provider_id) + 1) = provider_id || '.')"
 )
-_CLAIM = "INSERT OR IGNORE INTO webhook_tokens (provider, token, until) VALUES (?, ?, ?)"
+_CLAIM = (
+    "INSERT INTO webhook_tokens (provider, token, until) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+)
 _PRUNE = "DELETE FROM webhook_tokens WHERE until < ?"
 
 

@@ -10,12 +10,11 @@ its first copy goes out.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from innovate_news.store.database import Database
+from innovate_news.store.database import Database, Engine, Tx
 
 RECEIVED = ("sent", "sending", "unknown")  # states in which a copy may be in someone's inbox
 SCHEMA = """
@@ -59,9 +58,10 @@ class Version:
 class VersionRecords(Database):
     """The ledger's part that keeps versions (`deliveries.version` and the `versions` table)."""
 
-    def __init__(self, path: Path, schema: str, durable: bool):
-        super().__init__(path, schema + SCHEMA, durable)
-        self._add_version_column()
+    def __init__(self, where: Path | Engine, schema: str, durable: bool):
+        super().__init__(where, schema + SCHEMA, durable)
+        if self.backend == "sqlite":  # PostgreSQL's schema always had the column
+            self._add_version_column()
         # The version each planned copy is in this run, by address (see `stamp`).
         self._stamps: dict[str, Mapping[str, Version]] = {}
 
@@ -70,7 +70,7 @@ class VersionRecords(Database):
         if any(row[1] == "version" for row in self._read("PRAGMA table_info(deliveries)")):
             return
         with self._write() as db:  # under the write lock: a second opener may have done it
-            names = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+            names = {row[1] for row in db.execute("PRAGMA table_info(deliveries)").fetchall()}
             if "version" not in names:
                 db.execute("ALTER TABLE deliveries ADD COLUMN version TEXT NOT NULL DEFAULT ''")
 
@@ -91,9 +91,7 @@ class VersionRecords(Database):
         return found if found is not None else stamps.get(address.lower())
 
     @staticmethod
-    def _record_versions(
-        db: sqlite3.Connection, issue: str, used: Mapping[str, Version], now: str
-    ) -> None:
+    def _record_versions(db: Tx, issue: str, used: Mapping[str, Version], now: str) -> None:
         """Inside `begin`'s transaction: the versions its marks are in (`used`, by digest)."""
         db.executemany(
             "INSERT INTO versions (issue, variant, digest, subject, preheader, text, first_at, "

@@ -31,6 +31,7 @@ from tests.support.servers import (
     numbered,
     write_list,
 )
+from tests.support.stores import StoreBackend
 
 NAMES = ("postmark", "mailgun", "sendgrid")
 
@@ -55,8 +56,9 @@ def make(name: str, url: str, key: str | None = None, timeout: float = 2.0, **li
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "state" / "ledger.sqlite3")
+def ledger(store_backend: StoreBackend, tmp_path: Path) -> Ledger:
+    """The ledger on each store backend in turn."""
+    return store_backend.ledger(tmp_path / "state" / "ledger.sqlite3")
 
 
 def people(tmp_path: Path, count: int, topics: Any = lambda i: "") -> subscribers.SubscriberList:

@@ -25,6 +25,7 @@ from tests.support.servers import (
     numbered,
     write_list,
 )
+from tests.support.stores import StoreBackend
 
 OLD, NEW = "Issue 7: the test issue", "Issue 7: the test issue (corrected)"
 
@@ -35,8 +36,9 @@ def postmark(url: str) -> PostmarkProvider:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "state" / "ledger.sqlite3")
+def ledger(store_backend: StoreBackend, tmp_path: Path) -> Ledger:
+    """The ledger on each store backend in turn."""
+    return store_backend.ledger(tmp_path / "state" / "ledger.sqlite3")
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ from innovate_news.delivery.providers import postmark
 from innovate_news.store.ledger import Ledger
 from tests.delivery.test_http_providers import NAMES, make, people
 from tests.support.servers import ISSUE, Api, api_server, deliver, numbered
+from tests.support.stores import StoreBackend
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "state" / "ledger.sqlite3")
+def ledger(store_backend: StoreBackend, tmp_path: Path) -> Ledger:
+    """The ledger on each store backend in turn."""
+    return store_backend.ledger(tmp_path / "state" / "ledger.sqlite3")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -40,6 +40,7 @@ from tests.support.servers import (
     smtp_server,
     write_list,
 )
+from tests.support.stores import StoreBackend
 
 R = Reaction
 IP = "192.0.2.1"
@@ -58,8 +59,9 @@ def make_provider(
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "state" / "ledger.sqlite3")
+def ledger(store_backend: StoreBackend, tmp_path: Path) -> Ledger:
+    """The ledger on each store backend in turn."""
+    return store_backend.ledger(tmp_path / "state" / "ledger.sqlite3")
 
 
 def listing(tmp_path: Path, count: int) -> subscribers.SubscriberList:

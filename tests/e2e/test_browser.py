@@ -199,7 +199,7 @@ def test_email_in_chromium(browser: Browser, preview_url: str, width: int, schem
     assert facts["lang"] == "en-GB" and facts["wrapperLang"]
     assert facts["tables"] and all(role == "presentation" for role in facts["tables"])
     links = facts["links"]
-    assert len(links) >= 15
+    assert len(links) >= 12  # post titles are the links: no "Read more" rows
     assert all(link["href"].startswith(("https://", "http://", "mailto:")) for link in links)
     assert [link["text"] for link in links if not link["clickable"]] == []
     assert {"View in browser", "Unsubscribe", "Book a place", "Google Calendar"} <= {

@@ -63,7 +63,8 @@ def pages(site: Path) -> list[Path]:
 
 
 def test_every_page_has_lang_feeds_og_and_alt_text(site: Path) -> None:
-    assert len(pages(site)) == 12 + 5  # posts, the home page, the archive and three sections
+    # posts, the home page, the archive, three sections, privacy, follow and 404
+    assert len(pages(site)) == 12 + 5 + 3
     for path in pages(site):
         tree = page(path)
         assert tree.get("lang") == "en-GB", path

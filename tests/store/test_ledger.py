@@ -1,4 +1,5 @@
-"""The ledger: states around each hand-over, recovery, snapshots, suppressions and the lock."""
+"""The ledger: states around each hand-over, recovery, snapshots, suppressions and the lock,
+on each store backend (SQLite and PostgreSQL) but where a test is about SQLite's files."""
 
 from __future__ import annotations
 
@@ -21,19 +22,22 @@ from innovate_news.mail import Message, Receipt
 from innovate_news.store.ledger import Ledger
 from innovate_news.store.versions import Version
 from tests.support.servers import ISSUE, SimpleComposer, deliver, write_list
+from tests.support.stores import StoreBackend
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(store_backend: StoreBackend, tmp_path: Path) -> Ledger:
+    return store_backend.ledger(tmp_path / "ledger.sqlite3")
 
 
-def test_begin_commits_sending_before_the_hand_over(ledger: Ledger, tmp_path: Path) -> None:
+def test_begin_commits_sending_before_the_hand_over(
+    ledger: Ledger, store_backend: StoreBackend, tmp_path: Path
+) -> None:
     ledger.add(ISSUE, ["a@example.org", "b@example.org"])
     assert ledger.begin(ISSUE, ["a@example.org"], "smtp", ["pending"]) == ["a@example.org"]
     # A second connection (another process) already sees the committed state.
-    with sqlite3.connect(tmp_path / "ledger.sqlite3") as other:
-        rows = dict(other.execute("SELECT address, state FROM deliveries").fetchall())
+    with store_backend.ledger(tmp_path / "ledger.sqlite3") as other:
+        rows = other.states(ISSUE)
     assert rows == {"a@example.org": "sending", "b@example.org": "pending"}
     ledger.finish(ISSUE, [Receipt("a@example.org", "sent", provider_id="Q1")])
     (row,) = ledger.deliveries(ISSUE, ("sent",))
@@ -151,10 +155,10 @@ def test_memory_provider_failures_are_recorded_per_recipient(
 
 
 def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, store_backend: StoreBackend, tmp_path: Path
 ) -> None:
     with ledger.lock(ISSUE):
-        other = Ledger(tmp_path / "ledger.sqlite3")
+        other = store_backend.ledger(tmp_path / "ledger.sqlite3")
         with pytest.raises(IssueLockedError, match=r"being sent by pid \d+ on "), other.lock(ISSUE):
             pass
         with other.lock("another-issue"):
@@ -163,11 +167,14 @@ def test_a_second_holder_of_the_issue_lock_fails_at_once_naming_the_first(
         pass
 
 
-def test_the_lock_dies_with_its_process(ledger: Ledger, tmp_path: Path) -> None:
-    database = str(tmp_path / "ledger.sqlite3")
+def test_the_lock_dies_with_its_process(
+    ledger: Ledger, store_backend: StoreBackend, tmp_path: Path
+) -> None:
+    opened = store_backend.opener(tmp_path / "ledger.sqlite3")
     code = (
         "import os; from pathlib import Path; from innovate_news.store.ledger import Ledger;"
-        f"lock = Ledger(Path({database!r})).lock({ISSUE!r}); lock.__enter__(); os._exit(0)"
+        "from innovate_news.store import postgres;"
+        f"lock = {opened}.lock({ISSUE!r}); lock.__enter__(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
     with ledger.lock(ISSUE):

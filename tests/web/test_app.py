@@ -21,6 +21,14 @@ from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
 from tests.support.servers import SmtpHandler, free_port, smtp_server
+from tests.support.stores import StoreBackend
+
+
+@pytest.fixture(autouse=True)
+def on_each_backend(store_backend: StoreBackend) -> StoreBackend:
+    """Every test here runs with the ledger and sign-ups on SQLite, then on PostgreSQL."""
+    return store_backend
+
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 ROWS = [

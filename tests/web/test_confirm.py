@@ -16,7 +16,15 @@ from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
 from tests.support.servers import free_port
+from tests.support.stores import StoreBackend
 from tests.web.test_app import ROWS, confirm_link, form_action, memory_mailer
+
+
+@pytest.fixture(autouse=True)
+def on_each_backend(store_backend: StoreBackend) -> StoreBackend:
+    """Every test here runs with the ledger and sign-ups on SQLite, then on PostgreSQL."""
+    return store_backend
+
 
 START = dt.datetime(2024, 5, 6, 9, 0, tzinfo=dt.UTC)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import SECRET, Clock, configure, served, write_list
 from tests.support.servers import free_port
+from tests.support.stores import StoreBackend
 from tests.web.test_webhooks import (
     ENVIRON,
     POSTMARK_PASSWORD,
@@ -26,6 +26,13 @@ from tests.web.test_webhooks import (
     sendgrid,
     suppressions,
 )
+
+
+@pytest.fixture(autouse=True)
+def on_each_backend(store_backend: StoreBackend) -> StoreBackend:
+    """Every test here runs with the ledger and sign-ups on SQLite, then on PostgreSQL."""
+    return store_backend
+
 
 GOOD = ("postmark", POSTMARK_PASSWORD)
 ISSUE = "2031-02-dropped"
@@ -249,6 +256,5 @@ def test_tokens_are_forgotten_once_their_signatures_are_stale(
 
 
 def tokens(settings: Settings) -> int:
-    path = settings.folder("state") / "ledger.sqlite3"
-    with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT COUNT(*) FROM webhook_tokens").fetchone()[0])
+    with Ledger.open(settings) as ledger:
+        return int(ledger.engine.query("SELECT COUNT(*) FROM webhook_tokens")[0][0])

@@ -23,6 +23,14 @@ from innovate_news.store.ledger import Ledger
 from innovate_news.web import webhooks
 from tests.support.listservice import SECRET, configure, served, write_list
 from tests.support.servers import free_port
+from tests.support.stores import StoreBackend
+
+
+@pytest.fixture(autouse=True)
+def on_each_backend(store_backend: StoreBackend) -> StoreBackend:
+    """Every test here runs with the ledger and sign-ups on SQLite, then on PostgreSQL."""
+    return store_backend
+
 
 POSTMARK_PASSWORD = "pm-webhook-password-0123"
 MAILGUN_KEY = "mailgun-signing-key-0123456789"
