@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # of their own from its binaries; any version) and spamassassin (scores a sent issue, local rules
 # only), each only where missing, with one apt-get update.
 test-packages:
-	@missing="$$(test -x $(CHROMIUM) || echo chromium) $$(ls $(POSTGRES_INITDB) >/dev/null 2>&1 || echo postgresql) $$(test -x $(SPAMASSASSIN) || echo spamassassin)"; \
+	@missing="$$(test -x $(CHROMIUM) || echo chromium) $$(ls $(POSTGRES_INITDB) >/dev/null 2>&1 || echo postgresql) $$(test -x $(SPAMASSASSIN) || echo spamassassin) $$(command -v java >/dev/null || echo default-jre-headless)"; \
 	missing="$$(echo $$missing)"; \
 	test -z "$$missing" || { \
 	  echo "Installing Debian's $$missing for the tests..."; \
