@@ -21,11 +21,13 @@ from innovate_news.store import backends, casefold, locks
 from innovate_news.store.casefold import key
 from innovate_news.store.database import Engine
 from innovate_news.store.reports import PREFER_CHOICE, SUPPRESS, Reports
-from innovate_news.store.versions import VersionRecords
+from innovate_news.store.versions import Version, VersionRecords
 
 FILE_NAME = "ledger.sqlite3"
 STATES = ("pending", "sending", "sent", "failed", "deferred", "unknown")
 REASONS = ("unsubscribed", "bounced", "complained", "manual", "erased")
+_BEGIN_CHUNK = 500  # addresses per UPDATE in `begin` (SQLite allows 32,766 variables)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS issues (
     issue TEXT PRIMARY KEY,
@@ -140,11 +142,16 @@ class Ledger(VersionRecords, Reports):
             (start,) = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE issue = ?", (issue,)
             ).fetchone()
-            return db.executemany(
+            added = db.executemany(
                 "INSERT INTO deliveries (issue, address, seq, state, added_at, updated_at) "
                 "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
                 ((issue, key(a), start + i, now, now) for i, a in enumerate(addresses, start=1)),
             ).rowcount
+            if self.backend == "postgresql" and added > 1000:
+                # Fresh statistics: with the table's old ones, PostgreSQL's planner reads every
+                # row of the issue for each batch `begin` marks (4.7 ms a batch at 10,000).
+                db.execute("ANALYZE deliveries")
+            return added
 
     def states(self, issue: str) -> dict[str, str]:
         """Every recipient of `issue` and their state, in snapshot order."""
@@ -174,26 +181,38 @@ class Ledger(VersionRecords, Reports):
         Only rows in an `allowed` state move, and a suppressed address never does: this is the
         last check before a message leaves, whatever the plan said.
         """
+        # One statement per version and chunk, not one per address: each is a round trip to
+        # a PostgreSQL server. RETURNING says which rows moved.
         states = ",".join("?" * len(allowed))
-        sql = (
-            f"UPDATE deliveries SET state = 'sending', attempts = attempts + 1, provider = ?, "  # noqa: S608 (placeholders only)
-            f"updated_at = ?, version = COALESCE(NULLIF(?, ''), version) WHERE issue = ? AND "
-            f"address = ? AND state IN ({states}) AND NOT EXISTS (SELECT 1 FROM suppressions s "
-            "WHERE s.address = deliveries.address COLLATE NOCASE)"
-        )
         now = _now()
-        marked, used = [], {}
+        groups: dict[str, list[str]] = {}
+        versions: dict[str, Version] = {}
+        for address in addresses:
+            version = self._stamped(issue, address)
+            digest = version.digest if version else ""
+            groups.setdefault(digest, []).append(key(address))
+            if version:
+                versions[digest] = version
+        moved: set[str] = set()
+        used: dict[str, Version] = {}
         with self._write() as db:
-            for address in addresses:
-                version = self._stamped(issue, address)
-                digest = version.digest if version else ""
-                params = (provider, now, digest, issue, key(address), *allowed)
-                if db.execute(sql, params).rowcount:
-                    marked.append(address)
-                    if version:
-                        used[digest] = version
+            for digest, keys in groups.items():
+                for start in range(0, len(keys), _BEGIN_CHUNK):
+                    chunk = keys[start : start + _BEGIN_CHUNK]
+                    sql = (
+                        "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "  # noqa: S608 (placeholders only)
+                        "provider = ?, updated_at = ?, version = COALESCE(NULLIF(?, ''), version) "
+                        f"WHERE issue = ? AND address IN ({','.join('?' * len(chunk))}) AND state "
+                        f"IN ({states}) AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE "
+                        "s.address = deliveries.address COLLATE NOCASE) RETURNING address"
+                    )
+                    params = (provider, now, digest, issue, *chunk, *allowed)
+                    found = {str(row[0]) for row in db.execute(sql, params).fetchall()}
+                    moved |= found
+                    if found and digest in versions:
+                        used[digest] = versions[digest]
             self._record_versions(db, issue, used, now)
-        return marked
+        return [address for address in addresses if key(address) in moved]
 
     def finish(self, issue: str, receipts: Sequence[Receipt]) -> None:
         """Record what the provider said, and suppress addresses it reported dead."""
