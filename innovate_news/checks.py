@@ -78,13 +78,13 @@ def check_project(
 
 def check_list(settings: Settings, path: Path | None) -> list[Problem]:
     """The subscriber list's bad rows and duplicates; the default list only if it exists."""
-    from innovate_news.audience.subscribers import read
+    from innovate_news.audience import listtable
 
     chosen = path or settings.root / settings.email["subscribers"]
-    if path is None and not chosen.exists():
+    if path is None and not chosen.exists() and not listtable.shared(settings):
         return []
     try:
-        listing = read(chosen)
+        listing = listtable.read_list(settings, path)
     except ProblemsError as exc:
         return exc.problems
     return [*listing.problems, *listing.duplicates]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from innovate_news.api.subscribers import Notify, list_path
+from innovate_news.api.subscribers import Notify, list_path, read_list
 from innovate_news.errors import Problem, SubscriberError
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def send(
     tell = notify or (lambda _: None)
     issue, name, keyring, composer = _prepare(settings, issue_ref, provider, dry_run, now, tell)
     _preflight(settings, provider, name, dry_run, tell)
-    listing = _read_list(list_path(settings, subscribers), skip_invalid, tell)
+    listing = _read_list(settings, subscribers, skip_invalid, tell)
     options = Options(
         name, limit, resend_unknown, include_new, accept_changes=accept_changes, keyring=keyring
     )
@@ -204,7 +204,7 @@ def status(
         waiting = ledger.deliveries(slug, ("pending", "deferred"))
         reasons = ledger.suppression_reasons()
         versions = _versions(ledger.versions(slug), ledger.version_counts(slug))
-    listing = _list_for_status(list_path(settings, subscribers), subscribers is not None)
+    listing = _list_for_status(settings, subscribers)
     left_out = _left_out(waiting, listing, reasons)
     for state, _ in left_out.values():
         counts[state] -= 1
@@ -225,14 +225,16 @@ def status(
     }  # fmt: skip
 
 
-def _list_for_status(path: Path, named: bool) -> tuple[Path, dict[str, Subscriber]] | None:
+def _list_for_status(
+    settings: Settings, path: Path | None
+) -> tuple[Path, dict[str, Subscriber]] | None:
     """The list to compare the ledger with, by lower-cased address; None when there is none."""
-    from innovate_news.audience import subscribers as subscriber_list
+    from innovate_news.audience import listtable
 
-    if not named and not path.is_file():
+    if path is None and not listtable.shared(settings) and not list_path(settings).is_file():
         return None
-    listing = subscriber_list.read(path)
-    return path, {s.normalised.lower(): s for s in listing.subscribers}
+    listing = read_list(settings, path)
+    return listing.path, {s.normalised.lower(): s for s in listing.subscribers}
 
 
 def _left_out(
@@ -338,16 +340,16 @@ def _preflight(
         tell(f"Dry run only: the real send through {name} would refuse: {problem}")
 
 
-def _read_list(path: Path, skip_invalid: bool, tell: Notify) -> SubscriberList:
-    from innovate_news.audience import subscribers as subscriber_list
-
-    listing = subscriber_list.read(path)
+def _read_list(
+    settings: Settings, path: Path | None, skip_invalid: bool, tell: Notify
+) -> SubscriberList:
+    listing = read_list(settings, path)
     for problem in (*listing.problems, *listing.duplicates):
         tell(str(problem))
     errors = [p for p in listing.problems if p.severity == "error"]
     if errors and not skip_invalid:
         raise SubscriberError(
-            [Problem(path, None, f"{len(errors)} invalid row(s): fix them, or pass "
+            [Problem(listing.path, None, f"{len(errors)} invalid row(s): fix them, or pass "
                      "--skip-invalid to send to everyone else")]
         )  # fmt: skip
     if errors:

@@ -62,10 +62,11 @@ def store_status(settings: Settings) -> Status:
 
 
 def copy_store(settings: Settings, to: str = "postgresql") -> Copied:
-    """Move this machine's state (the ledger with its suppressions, and the sign-ups) from the
-    state folder into the PostgreSQL database of INNOVATE_NEWS_DATABASE_URL, in one
-    transaction; refused if that database holds any state already. The schema is made first
-    if the database has none. Then set `[store] backend = "postgresql"` on every machine."""
+    """Move this machine's state (the ledger with its suppressions, the sign-ups, and the list
+    CSV of `[email] subscribers` if there is one) from the state folder into the PostgreSQL
+    database of INNOVATE_NEWS_DATABASE_URL, in one transaction; refused if that database holds
+    any state already. The schema is made first if the database has none. Then set
+    `[store] backend = "postgresql"` on every machine."""
     from innovate_news.store import admin, backends, postgres
 
     if to != "postgresql":
@@ -74,8 +75,20 @@ def copy_store(settings: Settings, to: str = "postgresql") -> Copied:
     url = backends.database_url()
     postgres.migrate(url)
     with contextlib.closing(postgres.connect(url, "the shared store")) as engine:
-        counts = admin.copy(_files(settings), engine)
+        counts = admin.copy(_files(settings), engine, _list_rows(settings))
     return Copied(postgres.shown(url), counts)
+
+
+def _list_rows(settings: Settings) -> dict[str, list[tuple[object, ...]]]:
+    """The CSV list's header and rows as the shared database's list tables hold them."""
+    from innovate_news.audience.listfile import ListFile
+    from innovate_news.audience.listtable import rows_of
+
+    path = settings.root / settings.email["subscribers"]
+    if not path.is_file():
+        return {}
+    header, rows = rows_of(ListFile(path, settings.folder("state") / "locks").read())
+    return {"subscriber_columns": header, "subscribers": rows}
 
 
 def _files(settings: Settings) -> Files:

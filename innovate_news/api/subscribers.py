@@ -30,6 +30,14 @@ def list_path(settings: Settings, path: Path | None = None) -> Path:
     return path or settings.root / settings.email["subscribers"]
 
 
+def read_list(settings: Settings, path: Path | None = None) -> SubscriberList:
+    """The list validated for sending: the CSV (`path`, else `[email] subscribers`), or on
+    PostgreSQL without `path` the shared database's table."""
+    from innovate_news.audience import listtable
+
+    return listtable.read_list(settings, path)
+
+
 def suppressions(settings: Settings) -> Suppressions:
     """Who must never be sent mail: the ledger's suppressions, erased people included."""
     from innovate_news.audience import tokens
@@ -55,8 +63,7 @@ def open_list(
     settings: Settings, subscribers: Path | None = None, notify: Notify | None = None
 ) -> Iterator[Stores]:
     """Every store that holds personal data (list file, ledger, sign-ups), opened together."""
-    from innovate_news.audience import lifecycle
-    from innovate_news.audience.listfile import ListFile
+    from innovate_news.audience import lifecycle, listtable
     from innovate_news.audience.privacy import Stores
     from innovate_news.audience.signups import Signups
     from innovate_news.store.ledger import Ledger
@@ -65,8 +72,11 @@ def open_list(
     if keys.notice:
         (notify or _quiet)(keys.notice)
     with Ledger.open(settings) as ledger, Signups.open(settings) as signups:
-        listfile = ListFile(list_path(settings, subscribers), settings.folder("state") / "locks")
-        yield Stores(settings, keys, listfile, ledger, signups)
+        listfile = listtable.open_list(settings, subscribers)
+        try:
+            yield Stores(settings, keys, listfile, ledger, signups)
+        finally:
+            listfile.close()
 
 
 def import_subscribers(
@@ -184,8 +194,10 @@ def serve(
 def _require_list(settings: Settings) -> None:
     """Refuse to serve without the list file: every subscriber who followed a link would be told
     they are not on the list, and each confirmed sign-up would start a new list of one."""
+    from innovate_news.audience import listtable
+
     path = list_path(settings)
-    if path.is_file():
+    if path.is_file() or listtable.shared(settings):  # the shared table always exists
         return
     example = settings.root / "subscribers.example.csv"
     shown = path.relative_to(settings.root) if path.is_relative_to(settings.root) else path

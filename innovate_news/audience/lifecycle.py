@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from innovate_news.audience import confirmation, tokens
-from innovate_news.audience.listfile import Editor, ListFile, Row, Table
+from innovate_news.audience.listfile import Editor, Row, Table
+from innovate_news.audience.listtable import open_list
 from innovate_news.audience.privacy import Stores, pseudonyms
 from innovate_news.audience.signups import LIFETIME, Signup, Signups
 from innovate_news.audience.subscribers import check_address, normalise, tidy
@@ -81,11 +82,10 @@ class ListService:
 
     @classmethod
     def open(cls, settings: Settings, mailer: Mailer, clock: Clock | None = None) -> ListService:
-        path = settings.root / settings.email["subscribers"]
         stores = Stores(
             settings=settings,
             keyring=keyring(settings),
-            listfile=ListFile(path, settings.folder("state") / "locks"),
+            listfile=open_list(settings),
             ledger=Ledger.open(settings, durable=True),
             signups=Signups.open(settings),
         )
@@ -94,6 +94,7 @@ class ListService:
     def close(self) -> None:
         self.ledger.close()
         self.signups.close()
+        self.listfile.close()
 
     # Links ------------------------------------------------------------------------------
 

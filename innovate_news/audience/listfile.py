@@ -217,6 +217,9 @@ class ListFile:
         with self.locked() as editor:
             editor.write(table)
 
+    def close(self) -> None:
+        """Nothing to release for a file (the shared database's list closes its connection)."""
+
 
 class Editor:
     """What a lock holder may do to the list."""

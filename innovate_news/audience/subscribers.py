@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import re
 import sys
 from collections.abc import Iterator
@@ -134,6 +135,18 @@ def read(path: Path) -> SubscriberList:
         raise SubscriberError(
             f"subscriber list not found: {path}; pass --subscribers or set [email] subscribers",
             path,
+        ) from exc
+
+
+def parse_bytes(path: Path, data: bytes) -> SubscriberList:
+    """A subscriber list from CSV bytes held in memory (the shared database's list, encoded);
+    `path` names it in problems. Read exactly as `read` reads a file."""
+    lines = _Lines(io.BytesIO(data))
+    try:
+        return _parse(path, csv.reader(lines), lines)
+    except csv.Error as exc:
+        raise SubscriberError(
+            [Problem(path, lines.count, f"not readable as CSV ({exc}); check the quotes")]
         ) from exc
 
 

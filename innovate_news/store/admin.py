@@ -70,19 +70,22 @@ def shared_status(engine: Engine) -> Status:
     version = engine.version()
     counts: dict[str, int] = {}
     if version:
-        for tables in TABLES_BY_STORE.values():
+        for tables in (*TABLES_BY_STORE.values(), pgschema.LIST_TABLES):
             for table in tables:
                 sql = f"SELECT COUNT(*) FROM {table}"  # noqa: S608 (fixed names)
                 counts[table] = int(engine.query(sql)[0][0])
     return Status("postgresql", engine.where, version, pgschema.VERSION, counts)
 
 
-def copy(files: Files, target: Engine) -> dict[str, int]:
+def copy(
+    files: Files, target: Engine, listing: Mapping[str, list[tuple[object, ...]]] | None = None
+) -> dict[str, int]:
     """Every row of the state folder's files into the shared database, in one transaction;
     refused, changing nothing, if the database already holds any row. Returns rows by table.
 
     Call with the files opened once by their stores (so an older file is upgraded first) and
-    the target at this version's schema (`store migrate`).
+    the target at this version's schema (`store migrate`). `listing` is the subscriber list's
+    rows by table (pgschema.LIST_TABLES), read by `audience`, which this layer does not import.
     """
     rows: dict[str, list[tuple[object, ...]]] = {
         table: [] for tables in TABLES_BY_STORE.values() for table in tables
@@ -91,6 +94,7 @@ def copy(files: Files, target: Engine) -> dict[str, int]:
         path = files.path(store)
         if path.is_file():
             rows.update(_read_all(path, tables))
+    rows.update({table: list((listing or {}).get(table, ())) for table in pgschema.LIST_TABLES})
     with target.transaction() as db:
         taken = [
             table
@@ -102,7 +106,7 @@ def copy(files: Files, target: Engine) -> dict[str, int]:
                 f"the PostgreSQL database {target.where} is not empty (it has rows in "
                 f"{', '.join(taken)}); copy only into a database that holds no state yet"
             )
-        for store_tables in TABLES_BY_STORE.values():
+        for store_tables in (*TABLES_BY_STORE.values(), pgschema.LIST_TABLES):
             for table, columns in store_tables.items():
                 marks = ", ".join("?" * len(columns.split(", ")))
                 sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 (fixed names)

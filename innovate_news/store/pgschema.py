@@ -96,6 +96,20 @@ CREATE TABLE send_locks (
     backend INTEGER NOT NULL
 );
 """,
+    # The subscriber list, which on PostgreSQL is a table, not the CSV (audience.listtable):
+    # the CSV's header, and each row's cells in the header's order by its place in the list.
+    """
+CREATE TABLE subscriber_columns (
+    position INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE subscribers (
+    position INTEGER PRIMARY KEY,
+    email TEXT NOT NULL COLLATE nocase,
+    cells TEXT[] NOT NULL
+);
+CREATE INDEX subscribers_email ON subscribers (email);
+""",
 )
 VERSION = len(STEPS)
 
@@ -121,6 +135,10 @@ SIGNUP_TABLES: dict[str, str] = {
     "signups": "id, address, name, topics, consent_version, consent_text, requested_at, "
     "expires_at, confirmed_at",
     "hits": "client, at",
+}
+LIST_TABLES: dict[str, str] = {
+    "subscriber_columns": "position, name",
+    "subscribers": "position, email, cells",
 }
 # After rows are copied with their ids, new test sends must number on from the highest.
 RESYNC_IDS = (

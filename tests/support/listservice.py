@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from innovate_news import settings as settings_module
+from innovate_news.audience import listfile, listtable
 from innovate_news.audience.lifecycle import ListService, Mailer
+from innovate_news.audience.subscribers import SubscriberList
 from innovate_news.delivery import providers
 from innovate_news.settings import Settings
 from innovate_news.web.app import create_app
@@ -51,9 +53,19 @@ def configure(
 
 
 def write_list(project: Path, rows: list[str]) -> Path:
+    """The list CSV; on PostgreSQL also put in the shared database's table, the list there."""
     path = project / "subscribers.csv"
     path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
+    settings = settings_module.load(project / "innovate-news.toml")
+    if listtable.shared(settings):
+        with contextlib.closing(listtable.open_list(settings)) as table:
+            table.write(listfile.parse(path, path.read_bytes()))
     return path
+
+
+def the_list(settings: Settings) -> SubscriberList:
+    """The list as `send` reads it: the CSV, or on PostgreSQL the shared database's table."""
+    return listtable.read_list(settings)
 
 
 class Clock:

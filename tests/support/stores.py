@@ -28,7 +28,9 @@ TEMPLATE = "innovate_store_template"
 URL_VARIABLE = "INNOVATE_NEWS_DATABASE_URL"
 
 
-_TABLES = ", ".join([*pgschema.LEDGER_TABLES, *pgschema.SIGNUP_TABLES, "send_locks"])
+_TABLES = ", ".join(
+    [*pgschema.LEDGER_TABLES, *pgschema.SIGNUP_TABLES, *pgschema.LIST_TABLES, "send_locks"]
+)
 
 
 @dataclass

@@ -12,14 +12,21 @@ from pathlib import Path
 import pytest
 import requests
 
-from innovate_news.audience import subscribers
 from innovate_news.audience.lifecycle import Mailer
 from innovate_news.audience.signups import Signups
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.mail import Message, Receipt
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
-from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
+from tests.support.listservice import (
+    SECRET,
+    Clock,
+    configure,
+    served,
+    the_list,
+    token,
+    write_list,
+)
 from tests.support.servers import SmtpHandler, free_port, smtp_server
 from tests.support.stores import StoreBackend
 
@@ -139,7 +146,7 @@ def test_preferences_change_topics_in_the_list_and_can_leave(listed: Settings, p
         assert not re.search(r'value="finding" checked', page)
         saved = requests.post(link, data={"topics": ["finding", "blog"]}, timeout=10)
         assert saved.status_code == 200 and "Saved" in saved.text
-        listing = subscribers.read(listed.root / "subscribers.csv")
+        listing = the_list(listed)
         assert listing.by_address()["ben.okoro@example.com"].topics == {"finding", "blog"}
         empty = requests.post(link, data={"action": "save"}, timeout=10)
         assert empty.status_code == 400
@@ -147,7 +154,7 @@ def test_preferences_change_topics_in_the_list_and_can_leave(listed: Settings, p
         left = requests.post(link, data={"action": "leave"}, timeout=10)
     assert left.status_code == 200
     assert suppressed(listed) == {"ben.okoro@example.com"}
-    rows = subscribers.read(listed.root / "subscribers.csv").by_address()
+    rows = the_list(listed).by_address()
     assert rows["ben.okoro@example.com"].topics == {"finding", "blog"}
     assert rows["amelia.hart@example.org"].consent_source == "web form"
 
@@ -162,24 +169,19 @@ def test_the_whole_sign_up_loop_through_smtp(project: Path, port: int) -> None:
                     "consent": "v1", "website": ""}  # fmt: skip
             answer = requests.post(f"{url}subscribe", data=form, timeout=10)
             assert answer.status_code == 200 and "Check your inbox" in answer.text
-            assert (
-                "New.Person@example.net"
-                not in subscribers.read(settings.root / "subscribers.csv").by_address()
-            )
+            assert "New.Person@example.net" not in the_list(settings).by_address()
             [(recipient, data)] = handler.messages
             assert recipient == "New.Person@example.net"
             assert b"New Person" not in data  # nothing a stranger typed but the address
             link = confirm_link(data)
             page = requests.get(link, timeout=10)
             assert page.status_code == 200 and page.text.count("<form") == 1
-            assert "New.Person@example.net" not in (
-                subscribers.read(settings.root / "subscribers.csv").by_address()
-            )
+            assert "New.Person@example.net" not in (the_list(settings).by_address())
             confirmed = requests.post(form_action(page.text), timeout=10)
             again = requests.post(link, timeout=10)
     assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
     assert again.status_code == 410
-    listing = subscribers.read(settings.root / "subscribers.csv")
+    listing = the_list(settings)
     assert not listing.problems
     person = listing.by_address()["New.Person@example.net"]
     assert (person.name, person.status, person.topics) == (
@@ -201,7 +203,7 @@ def test_an_expired_confirmation_link_adds_nobody(listed: Settings, port: int) -
         clock.advance(dt.timedelta(days=7, seconds=1))
         answer = requests.get(link, timeout=10)
     assert answer.status_code == 400 and "expired" in answer.text
-    assert "late@example.org" not in subscribers.read(listed.root / "subscribers.csv").by_address()
+    assert "late@example.org" not in the_list(listed).by_address()
 
 
 def test_honeypot_and_bad_forms_send_nothing(listed: Settings, port: int) -> None:
@@ -260,7 +262,7 @@ def test_a_suppressed_address_comes_back_only_by_confirming(listed: Settings, po
         answer = requests.post(confirm_link(memory.messages[0].data), timeout=10)
     assert answer.status_code == 200
     assert suppressed(listed) == set()
-    listing = subscribers.read(listed.root / "subscribers.csv")
+    listing = the_list(listed)
     amelia = listing.by_address()["amelia.hart@example.org"]
     assert (amelia.status, amelia.topics, amelia.name) == (
         "subscribed",
@@ -298,7 +300,7 @@ def test_fifty_concurrent_unsubscribes_and_sign_ups_lose_nothing(project: Path, 
         with ThreadPoolExecutor(50) as pool:
             assert set(pool.map(hit, jobs)) == {200}
     assert suppressed(settings) == set(people)
-    listing = subscribers.read(settings.root / "subscribers.csv")
+    listing = the_list(settings)
     assert not listing.problems and not listing.duplicates
     assert set(listing.by_address()) == set(people) | set(newcomers)
 

@@ -14,7 +14,15 @@ from innovate_news.audience.signups import Signups
 from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
-from tests.support.listservice import SECRET, Clock, configure, served, token, write_list
+from tests.support.listservice import (
+    SECRET,
+    Clock,
+    configure,
+    served,
+    the_list,
+    token,
+    write_list,
+)
 from tests.support.servers import free_port
 from tests.support.stores import StoreBackend
 from tests.web.test_app import ROWS, confirm_link, form_action, memory_mailer
@@ -47,7 +55,7 @@ def listed(project: Path, port: int) -> Settings:
 
 
 def on_list(settings: Settings) -> dict[str, subscribers.Subscriber]:
-    return subscribers.read(settings.root / "subscribers.csv").by_address()
+    return the_list(settings).by_address()
 
 
 def test_get_and_head_show_one_button_and_only_its_post_confirms(
