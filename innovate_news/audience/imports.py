@@ -16,7 +16,13 @@ from pathlib import Path
 
 from innovate_news.audience.listfile import ListFile, Row, Table
 from innovate_news.audience.privacy import erased
-from innovate_news.audience.subscribers import CONTROL, STATUSES, check_address, normalise, tidy
+from innovate_news.audience.subscribers import (
+    STATUSES,
+    check_address,
+    control_problem,
+    normalise,
+    tidy,
+)
 from innovate_news.audience.tokens import Keyring
 from innovate_news.content.posts import KINDS
 from innovate_news.errors import Problem, SubscriberError
@@ -169,13 +175,8 @@ def _checked(person: Incoming) -> Incoming | str:
                          ("topics", person.topics), ("consent time", person.consent_at),
                          ("consent source", person.consent_source)):  # fmt: skip
         # The rule the list is read by: a row imported here must not fail `check` later.
-        if found := CONTROL.search(value):
-            if found.group() in "\r\n":
-                return f"the {label} of {person.address} contains a line break; put it on one line"
-            return (
-                f"the {label} of {person.address} contains the control character "
-                f"U+{ord(found.group()):04X}; remove it"
-            )
+        if why := control_problem(label, value, person.address):
+            return why
     if person.status not in STATUSES:
         return f"unknown status {person.status!r}; use one of: {', '.join(STATUSES)}"
     unknown = {t.strip() for t in person.topics.split(";") if t.strip()} - set(KINDS)

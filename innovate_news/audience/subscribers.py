@@ -286,16 +286,21 @@ def _subscriber(
 def _control(record: dict[str, str], email: str) -> str | None:
     """What is wrong with a cell holding a control character (checked as read, unstripped)."""
     for column in COLUMNS + OPTIONAL_COLUMNS:
-        found = CONTROL.search(record.get(column, ""))
-        if found is None:
-            continue
-        if found.group() in "\r\n":
-            return f"the {column} of {email} contains a line break; put it on one line"
-        return (
-            f"the {column} of {email} contains the control character "
-            f"U+{ord(found.group()):04X}; remove it"
-        )
+        if why := control_problem(column, record.get(column, ""), email):
+            return why
     return None
+
+
+def control_problem(label: str, value: str, email: str) -> str | None:
+    """Why `value` (the `label` of `email`'s row) cannot be kept: a control character, which
+    the list, its imports and every header refuse."""
+    found = CONTROL.search(value)
+    if found is None:
+        return None
+    if found.group() in "\r\n":
+        return f"the {label} of {email} contains a line break; put it on one line"
+    code = f"U+{ord(found.group()):04X}"
+    return f"the {label} of {email} contains the control character {code}; remove it"
 
 
 def _topics(cell: str) -> frozenset[str] | str:
