@@ -64,6 +64,16 @@ def run(project: Path) -> Callable[..., Result]:
     return invoke
 
 
+@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The test runs under this umask (the usual one, and none at all), restored after."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL server for the whole run, stopped at the end even on failure."""

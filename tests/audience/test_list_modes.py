@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from innovate_news.audience.listfile import ListFile
+from tests.support import mode
 
 HEADER = "email,name,status,topics,consent_at,consent_source\n"
 ROW = "amelia.hart@example.org,Amelia Hart,subscribed,,2020-03-05T09:12:00Z,web form\n"
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    old = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(old)
 
 
 @pytest.mark.parametrize("before", [0o640, 0o600, 0o660, 0o644])

@@ -132,6 +132,18 @@ def changed_project(root: Path) -> None:
     issue.write_text(issue.read_text("utf-8").replace("Spring", "Late spring"), "utf-8")
 
 
+def assert_repaired(root: Path, tmp_path: Path, stop_at: int, renames: int) -> None:
+    """Kill a build of `root` at rename `stop_at`; the next build must give the cold output."""
+    killed = killed_build(root, stop_at)
+    assert killed.returncode == 9, killed.stderr
+    assert build(root) is None, f"the build after one killed at rename {stop_at} failed"
+    error, cold = cold_output(root, tmp_path)
+    assert error is None
+    found = differences(snapshot(root / "site"), cold)
+    assert not found, f"killed at rename {stop_at} of {renames}: {found}"
+    assert not list(root.glob(".site.building")), "the staging folder was left behind"
+
+
 @pytest.mark.slow
 def test_a_build_killed_at_any_stage_is_repaired_by_the_next(tmp_path: Path) -> None:
     root = tmp_path / "project"
@@ -142,14 +154,7 @@ def test_a_build_killed_at_any_stage_is_repaired_by_the_next(tmp_path: Path) -> 
     assert renames > 10
     for stop_at in sorted({1, 2, 3, renames // 2, renames - 2, renames - 1, renames}):
         changed_project(root)
-        killed = killed_build(root, stop_at)
-        assert killed.returncode == 9, killed.stderr
-        assert build(root) is None, f"the build after one killed at rename {stop_at} failed"
-        error, cold = cold_output(root, tmp_path)
-        assert error is None
-        found = differences(snapshot(root / "site"), cold)
-        assert not found, f"killed at rename {stop_at} of {renames}: {found}"
-        assert not list(root.glob(".site.building")), "the staging folder was left behind"
+        assert_repaired(root, tmp_path, stop_at, renames)
 
 
 @pytest.mark.slow
@@ -163,14 +168,7 @@ def test_a_first_build_killed_at_any_stage_is_repaired_by_the_next(tmp_path: Pat
     for stop_at in range(1, renames + 1):
         shutil.rmtree(root)
         new_project(root, initial_model())
-        killed = killed_build(root, stop_at)
-        assert killed.returncode == 9, killed.stderr
-        assert build(root) is None, f"the build after one killed at rename {stop_at} failed"
-        error, cold = cold_output(root, tmp_path)
-        assert error is None
-        found = differences(snapshot(root / "site"), cold)
-        assert not found, f"killed at rename {stop_at} of {renames}: {found}"
-        assert not list(root.glob(".site.building")), "the staging folder was left behind"
+        assert_repaired(root, tmp_path, stop_at, renames)
 
 
 def test_the_cache_folder_is_apart_from_durable_state(small: Path) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +16,8 @@ from innovate_news.mail import Message
 from innovate_news.settings import Settings
 from innovate_news.store import locks
 from innovate_news.store.ledger import Ledger
-from tests.support import NOW
+from tests.support import NOW, mode
 from tests.support.listservice import SECRET
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    old = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(old)
 
 
 def test_the_ledger_and_sign_ups_with_their_wal_files_are_owner_only(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
-import pytest
 import requests
 
 from innovate_news.audience import subscribers
@@ -15,43 +13,25 @@ from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.settings import Settings
 from innovate_news.store.ledger import Ledger
 from tests.support.listservice import (
-    SECRET,
     Clock,
-    configure,
     served,
     the_list,
     token,
-    write_list,
 )
-from tests.support.servers import free_port
-from tests.support.stores import StoreBackend
-from tests.web.test_app import ROWS, confirm_link, form_action, memory_mailer
+from tests.web.test_app import (  # the fixtures too: the same list, secret, port and backends
+    confirm_link,
+    form_action,
+    listed,
+    memory_mailer,
+    on_each_backend,
+    port,
+    secret,
+)
 
-
-@pytest.fixture(autouse=True)
-def on_each_backend(store_backend: StoreBackend) -> StoreBackend:
-    """Every test here runs with the ledger and sign-ups on SQLite, then on PostgreSQL."""
-    return store_backend
+__all__ = ["listed", "on_each_backend", "port", "secret"]  # fixtures, used by name
 
 
 START = dt.datetime(2024, 5, 6, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(autouse=True)
-def secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INNOVATE_NEWS_SECRET", SECRET)
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def listed(project: Path, port: int) -> Settings:
-    settings = configure(project, port)
-    write_list(project, ROWS)
-    return settings
 
 
 def on_list(settings: Settings) -> dict[str, subscribers.Subscriber]:
