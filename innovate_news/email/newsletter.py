@@ -111,12 +111,12 @@ class Variant:
             "message_id": fields["message_id"].encode("ascii"),
             "list_unsubscribe": fields["unsubscribe_url"].encode("ascii"),
         }
+        for name in self.placeholders:  # escaped once: for the HTML part and for API providers
+            fields[f"html_{name}"] = html.escape(fields[name])
         for name in self._slots[0]:
             values["text:" + name] = mime.qp_value(fields[name])
         for name in self._slots[1]:
-            values["html:" + name] = mime.qp_value(html.escape(fields[name]))
-        for name in self.placeholders:
-            fields[f"html_{name}"] = html.escape(fields[name])
+            values["html:" + name] = mime.qp_value(fields[f"html_{name}"])
         return Message(
             recipient.address,
             fields["message_id"],
