@@ -66,6 +66,15 @@ class Engine(Protocol):
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
+    def apply(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """One write statement, committed on its own; the rows it returns (RETURNING).
+
+        Without the store's writer lock, so only for a statement whose effect needs no read
+        of its own first; on PostgreSQL it may be applied twice if the connection drops as it
+        commits (see store.postgres), so it must be harmless to repeat.
+        """
+        ...
+
     def version(self) -> int:
         """The schema version the database records (0: none yet)."""
         ...
@@ -172,6 +181,10 @@ class SqliteEngine:
             except sqlite3.Error as exc:
                 raise LedgerError(f"{self.what} {self.path} could not be written: {exc}") from exc
 
+    def apply(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as db:
+            return db.execute(sql, params).fetchall()
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
@@ -212,3 +225,7 @@ class Database:
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return self.engine.query(sql, params)
+
+    def _apply(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """One write statement committed on its own (see `Engine.apply`)."""
+        return self.engine.apply(sql, params)

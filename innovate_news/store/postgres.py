@@ -157,6 +157,19 @@ class PostgresEngine:
                 "read",
             )
 
+    def apply(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """One statement in autocommit: one round trip where a transaction takes three. Tried
+        again on a new connection if the old one was found dropped, which may repeat a
+        statement whose commit the server saw but whose reply was lost: hence `Engine.apply`'s
+        rule that it be harmless to repeat (a ledger mark guarded by its state is)."""
+
+        def step(connection: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            cursor = connection.execute(translate(sql), tuple(params))
+            return cursor.fetchall() if cursor.description else []
+
+        with self._lock:
+            return self._run(step, "written")
+
     def _begin(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
         try:
             connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock({self._write_key})")

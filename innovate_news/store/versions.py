@@ -64,6 +64,8 @@ class VersionRecords(Database):
             self._add_version_column()
         # The version each planned copy is in this run, by address (see `stamp`).
         self._stamps: dict[str, Mapping[str, Version]] = {}
+        # (issue, digest) of the versions this run has recorded (see `_recorded`).
+        self._seen: set[tuple[str, str]] = set()
 
     def _add_version_column(self) -> None:
         """A ledger made before versions were kept gains the column (old rows: unrecorded)."""
@@ -89,6 +91,14 @@ class VersionRecords(Database):
         stamps = self._stamps.get(issue, {})
         found = stamps.get(address)
         return found if found is not None else stamps.get(address.lower())
+
+    def _recorded(self, issue: str, digest: str) -> bool:
+        """Whether this run has recorded the version: each run records a version with its
+        first copies (its `last_at` is then this run's), and later batches need not."""
+        return (issue, digest) in self._seen
+
+    def _remember(self, issue: str, used: Mapping[str, Version]) -> None:
+        self._seen |= {(issue, digest) for digest in used}
 
     @staticmethod
     def _record_versions(db: Tx, issue: str, used: Mapping[str, Version], now: str) -> None:
