@@ -6,7 +6,8 @@ Public names: database.Database, ledger.Ledger, ledger.FILE_NAME, locks.hold, ba
 backup.restore, backup.Parts, reports.Report (what a provider's webhook asks of the ledger),
 casefold.key (the one-row-per-mailbox rule the ledger files addresses by), backends.where
 (where a store opens: its file, or the shared database), postgres (the only user of psycopg),
-pgschema (the shared database's schema steps), admin (`store status` and `store copy`).
+pgschema (the shared database's schema steps), admin (`store status` and `store copy`),
+handovers (the ledger's one statement per batch before and after a hand-over).
 """
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "backup",
     "casefold",
     "database",
+    "handovers",
     "ledger",
     "locks",
     "pgschema",

@@ -17,7 +17,7 @@ from innovate_news.errors import LedgerError
 from innovate_news.mail import Receipt
 from innovate_news.secrecy import redact
 from innovate_news.settings import Settings
-from innovate_news.store import backends, casefold, locks
+from innovate_news.store import backends, casefold, handovers, locks
 from innovate_news.store.casefold import key
 from innovate_news.store.database import Engine
 from innovate_news.store.reports import PREFER_CHOICE, SUPPRESS, Reports
@@ -99,42 +99,6 @@ class Suppression:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-# One statement per batch, not one per address: each is a round trip to a PostgreSQL server.
-# The addresses come as a VALUES list, whose columns both backends name column1, column2...
-
-
-def _marking(
-    issue: str, rows: dict[str, str], provider: str, now: str, allowed: Sequence[str]
-) -> tuple[str, tuple[str, ...]]:
-    """`begin`'s UPDATE of `rows` (key -> version digest) and its parameters."""
-    sql = (
-        "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, provider = ?, "  # noqa: S608 (placeholders only)
-        "updated_at = ?, version = COALESCE(NULLIF(v.column2, ''), version) FROM (VALUES "
-        f"{','.join(['(?, ?)'] * len(rows))}) AS v WHERE deliveries.issue = ? AND "
-        f"deliveries.address = v.column1 AND deliveries.state IN ({','.join('?' * len(allowed))})"
-        " AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.address = deliveries.address "
-        "COLLATE NOCASE) RETURNING address"
-    )
-    return sql, (provider, now, *(cell for row in rows.items() for cell in row), issue, *allowed)
-
-
-def _recording(
-    issue: str, rows: Sequence[tuple[str, str, str, str]], now: str
-) -> tuple[str, tuple[str, ...]]:
-    """`finish`'s UPDATE of `rows` (key, state, provider id, error) and its parameters."""
-    sql = (
-        "UPDATE deliveries SET state = v.column2, provider_id = v.column3, "  # noqa: S608 (placeholders only)
-        "last_error = v.column4, updated_at = ?, sent_at = CASE WHEN v.column2 = 'sent' THEN ? "
-        f"ELSE sent_at END FROM (VALUES {','.join(['(?, ?, ?, ?)'] * len(rows))}) AS v "
-        "WHERE deliveries.issue = ? AND deliveries.address = v.column1 AND "
-        f"deliveries.address IN ({','.join('?' * len(rows))}) AND deliveries.state = 'sending'"
-    )
-    # The IN list is redundant but for the planner: PostgreSQL, thinking few rows "sending",
-    # would otherwise read every row of the issue to find them.
-    cells = (cell for row in rows for cell in row)
-    return sql, (now, now, *cells, issue, *(row[0] for row in rows))
 
 
 class Ledger(VersionRecords, Reports):
@@ -235,7 +199,8 @@ class Ledger(VersionRecords, Reports):
         if not new and len(rows) <= _CHUNK:
             # The usual batch: one statement, committed on its own (a PostgreSQL server is one
             # round trip away, where a transaction takes three).
-            moved = {str(r[0]) for r in self._apply(*_marking(issue, rows, provider, now, allowed))}
+            marked = self._apply(*handovers.marking(issue, rows, provider, now, allowed))
+            moved = {str(row[0]) for row in marked}
         else:
             # A version's first copies: its record commits with their marks.
             moved = set()
@@ -243,7 +208,7 @@ class Ledger(VersionRecords, Reports):
             with self._write() as db:
                 for start in range(0, len(items), _CHUNK):
                     chunk = dict(items[start : start + _CHUNK])
-                    marking = _marking(issue, chunk, provider, now, allowed)
+                    marking = handovers.marking(issue, chunk, provider, now, allowed)
                     moved |= {str(r[0]) for r in db.execute(*marking).fetchall()}
                 used = {d: v for d, v in new.items() if any(rows[k] == d for k in moved)}
                 self._record_versions(db, issue, used, now)
@@ -257,11 +222,11 @@ class Ledger(VersionRecords, Reports):
         rows = [(k, r.status, r.provider_id, redact(r.error)) for k, r in latest.items()]
         dead = [(r.address, r.suppress, f"send {issue}", now) for r in receipts if r.suppress]
         if not dead and len(rows) <= _CHUNK:
-            self._apply(*_recording(issue, rows, now))
+            self._apply(*handovers.recording(issue, rows, now))
             return
         with self._write() as db:
             for start in range(0, len(rows), _CHUNK):
-                db.execute(*_recording(issue, rows[start : start + _CHUNK], now))
+                db.execute(*handovers.recording(issue, rows[start : start + _CHUNK], now))
             db.executemany(SUPPRESS, dead)
 
     def release(self, issue: str, addresses: Sequence[str], state: str, error: str) -> None:
