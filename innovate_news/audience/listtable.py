@@ -67,12 +67,14 @@ class TableEditor(Editor):
     def __init__(self, listtable: ListTable, tx: Tx):
         super().__init__(listtable)
         self.tx = tx
+        self._read: Table | None = None  # the table as this transaction read it
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         return self.tx.execute(sql, params).fetchall()
 
     def read(self) -> Table:
-        return _table(self._query)
+        self._read = _table(self._query)
+        return self._read
 
     def append(self, rows: Sequence[Mapping[str, str]], table: Table | None = None) -> None:
         table = table or self.read()
@@ -88,11 +90,30 @@ class TableEditor(Editor):
         self._insert(table, made, int(last) + 1)
 
     def write(self, table: Table) -> None:
-        """Replace the list with `table`, in this transaction."""
-        self.tx.execute("DELETE FROM subscribers")
-        self.tx.execute("DELETE FROM subscriber_columns")
-        self._write_header(table.header)
-        self._insert(table, table.rows, 1)
+        """Replace the list with `table`, in this transaction: only the rows that changed,
+        when `table` is the one read here with rows changed, removed or added at the end (a
+        preference saved at a 100,000-person list writes one row, not all of them)."""
+        before = self._read
+        changes = _changes(before, table)
+        if before is None or changes is None:
+            self.tx.execute("DELETE FROM subscribers")
+            self.tx.execute("DELETE FROM subscriber_columns")
+            self._write_header(table.header)
+            self._insert(table, table.rows, 1)
+            return
+        removed, changed, added = changes
+        if table.header != before.header:
+            self.tx.execute("DELETE FROM subscriber_columns")
+            self._write_header(table.header)
+        for start in range(0, len(removed), 1000):
+            chunk = removed[start : start + 1000]
+            marks = ",".join("?" * len(chunk))
+            self.tx.execute(f"DELETE FROM subscribers WHERE position IN ({marks})", chunk)  # noqa: S608 (placeholders only)
+        self.tx.executemany(
+            "UPDATE subscribers SET email = ?, cells = ? WHERE position = ?",
+            [(table.address(r), list(r.cells), r.line) for r in changed],
+        )
+        self._insert(table, added, max((r.line for r in before.rows), default=0) + 1)
 
     def _write_header(self, header: Sequence[str]) -> None:
         self.tx.executemany(
@@ -139,6 +160,37 @@ def rows_of(table: Table) -> tuple[list[tuple[object, ...]], list[tuple[object, 
         (n, table.address(r), list(r.cells)) for n, r in enumerate(table.rows, 1)
     ]
     return header, rows
+
+
+def _changes(before: Table | None, after: Table) -> tuple[list[int], list[Row], list[Row]] | None:
+    """What turns `before` (as read) into `after`: the positions removed, the rows changed
+    (each keeps its position in `line`) and the rows added at the end; None when `after` is
+    not such an edit of `before` (rows reordered, or added between others)."""
+    if before is None:
+        return None
+    old = {row.line: row.cells for row in before.rows}
+    kept: list[int] = []
+    changed: list[Row] = []
+    added: list[Row] = []
+    for row in after.rows:
+        if row.line == 0:  # a new row (Table.make)
+            added.append(row)
+        elif added or row.line not in old or (kept and row.line <= kept[-1]):
+            return None
+        else:
+            kept.append(row.line)
+            if _trimmed(row.cells) != _trimmed(old[row.line]):
+                changed.append(row)
+    removed = sorted(set(old) - set(kept))
+    return removed, changed, added
+
+
+def _trimmed(cells: Sequence[str]) -> tuple[str, ...]:
+    """Cells without trailing empty ones: a column added to the header leaves a row as it was."""
+    end = len(cells)
+    while end and not cells[end - 1]:
+        end -= 1
+    return tuple(cells[:end])
 
 
 def _header(query: Any) -> tuple[str, ...]:
