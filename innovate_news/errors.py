@@ -6,7 +6,8 @@ InnovateNewsError
 │   ├── ContentError       posts and newsletter issues
 │   ├── TemplateError      site or default templates
 │   ├── SubscriberError    the subscriber CSV
-│   └── IssueChangedError  an issue edited after some of its copies went out
+│   ├── IssueChangedError  an issue edited after some of its copies went out
+│   └── NotDueError        a scheduled issue sent by hand before its send_at
 ├── RenderError            a template or MJML failed while rendering
 ├── TokenError             a signed link token is malformed, tampered with or expired
 ├── RefusedError           the list service turns a web request away (with its status)
@@ -85,6 +86,10 @@ class IssueChangedError(ProblemsError):
     """An issue differs from the version its first copies went out in; nothing was sent."""
 
 
+class NotDueError(ProblemsError):
+    """An issue with a send_at still to come was sent by hand without --force; nothing sent."""
+
+
 class RenderError(InnovateNewsError):
     """Rendering failed (a template raised, or MJML did not compile)."""
 
@@ -155,4 +160,5 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # a bad option or argument (click's own code)
     FAILED_RECIPIENTS = 3  # the run finished, but some recipients failed, deferred or unknown
     QUOTA = 4  # stopped by a sending quota or cap; the rest stay pending: rerun after the time
+    WINDOW = 5  # `send --due` stopped at the end of [email] window; the next --due run resumes
     INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT), everything handed over recorded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 KIND_FOLDERS = {"finding": "findings", "blog": "blog", "event": "events"}
 FEED_FILES = {"rss": "feed.xml", "atom": "atom.xml", "json": "feed.json"}
@@ -27,6 +28,10 @@ NOT_FOUND = "404.html"
 SITEMAP = "sitemap.xml"
 ROBOTS = "robots.txt"
 PAGES = (PRIVACY, FOLLOW, NOT_FOUND, SITEMAP, ROBOTS)  # one of each per site
+OUTPUTS = "outputs/index.html"  # every research output of the site
+OUTPUTS_BIB = "outputs/outputs.bib"
+# A citable post's citation files, beside its page.
+CITATION_FILES = {"bib": "citation.bib", "ris": "citation.ris", "csl": "citation.json"}
 
 
 def folder_url(base_url: str, relative: str) -> str:
@@ -50,12 +55,42 @@ def post_page(slug: str) -> str:
     return f"{post_folder(slug)}index.html"
 
 
+def citation_file(slug: str, fmt: str) -> str:
+    return post_folder(slug) + CITATION_FILES[fmt]
+
+
 def issue_folder(slug: str) -> str:
     return f"issues/{slug}/"
 
 
 def issue_page(slug: str) -> str:
     return f"{issue_folder(slug)}index.html"
+
+
+TAGS = "tags/index.html"  # the tag index; each tag's page and feeds are under tags/<slug>/
+_TAG_UNSAFE = re.compile(r"[^a-z0-9]+")
+
+
+def tag_slug(tag: str) -> str:
+    """A tag's folder name: ASCII letters, digits and hyphens only, so no tag can name a path
+    outside tags/ ("../../x" is "x", "a/b" is "a-b"). Tags that differ only in case, accents
+    or punctuation share a slug and so a page; a tag with no letter or digit left is named
+    by a digest of it."""
+    ascii_only = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode()
+    slug = _TAG_UNSAFE.sub("-", ascii_only.lower()).strip("-")[:80].strip("-")
+    return slug or "tag-" + hashlib.sha256(tag.encode("utf-8")).hexdigest()[:10]
+
+
+def tag_folder(tag: str) -> str:
+    return f"tags/{tag_slug(tag)}/"
+
+
+def tag_page(tag: str) -> str:
+    return f"{tag_folder(tag)}index.html"
+
+
+def tag_feed(tag: str, fmt: str) -> str:
+    return tag_folder(tag) + FEED_FILES[fmt]
 
 
 def event_calendar(slug: str) -> str:
@@ -96,10 +131,12 @@ def site_paths(post_slugs: list[str], event_slugs: list[str], issue_slugs: list[
     """Every path a build writes for these posts, events and issues, folders included (a
     server answers `posts/slug/` with its index.html), for checking links into the site."""
     paths = {STYLESHEET, CALENDAR, *PAGES, "privacy/", "follow/"}
+    paths |= {"outputs/", OUTPUTS, OUTPUTS_BIB}
     for kind in (None, *KIND_FOLDERS):
         folder = section(kind)
         paths |= {folder, f"{folder}index.html"} | {folder + n for n in FEED_FILES.values()}
     paths |= {"posts/", ARCHIVE}
+    paths |= {"tags/", TAGS}  # the tag index (each tag's page depends on every post's tags)
     for slug in post_slugs:
         paths |= {post_folder(slug), post_page(slug)}
     paths |= {event_calendar(slug) for slug in event_slugs}

@@ -134,6 +134,18 @@ def _timezone(value: Any) -> str:
     return text
 
 
+def _window(value: Any) -> str:
+    """`Mon-Fri 08:00-18:00`: kept as text, checked here and read by `schedule.parse_window`."""
+    from innovate_news.schedule import parse_window
+
+    text = _nonempty(value)
+    try:
+        parse_window(text)
+    except ValueError as exc:
+        raise _Bad(str(exc)) from exc
+    return text
+
+
 def _colour(value: Any) -> str:
     text = _str(value)
     if not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
@@ -147,10 +159,48 @@ def _lines(value: Any) -> tuple[str, ...]:
     return tuple(_str(v) for v in value)
 
 
+def _licence(value: Any) -> str:
+    """An SPDX licence id, spelt as SPDX spells it."""
+    from innovate_news import spdx
+
+    try:
+        return spdx.canonical(_nonempty(value))
+    except ValueError as exc:
+        raise _Bad(str(exc)) from exc
+
+
 def _language(value: Any) -> str:
     text = _nonempty(value)
     if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", text):
         raise _Bad(f"must be a language tag like en-GB, not {text!r}")
+    return text
+
+
+def _domain(value: Any) -> str:
+    text = _nonempty(value).rstrip(".").lower()
+    encoded = ascii_domain(text)
+    if encoded != text:
+        raise _Bad(f"must be ASCII; write it as {encoded!r}")
+    return text
+
+
+def _dns_server(value: Any) -> str:
+    """`IP` or `IP:PORT` (`[IPv6]:PORT`): a name server to ask instead of the system's."""
+    import ipaddress
+
+    text = _nonempty(value)
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise _Bad(f"must be an IP address, optionally with :PORT, not {text!r}") from exc
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise _Bad(f"has a port that is not between 1 and 65535: {text!r}")
     return text
 
 
@@ -173,7 +223,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "timezone": Key(_timezone, "Europe/London"),
         "feed_items": Key(_int(1, 1_000_000), 50),
         "websub_hub": Key(_url),
+        # `ping`: tries per feed when the hub is busy or unreachable, and the first wait
+        # between them in seconds, then doubled (so 0.5, 1, 2 by default)
+        "websub_attempts": Key(_int(1, 10), 4),
+        "websub_backoff": Key(_number(0, 60), 0.5),
         "funder": Key(_str, ""),
+        "licence": Key(_licence),  # SPDX id: the feeds' rights, posts' default licence
         "lead": Key(_str, ""),  # the home page's short lead (default: site.description)
         "privacy_notice": Key(_lines, ()),  # the privacy page's paragraphs (default: standard)
     },
@@ -209,6 +264,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "sample_name": Key(_str, "Sam Example"),
         "sample_first_name": Key(_str, "Sam"),
         "sample_email": Key(_nonempty, "sam@example.org"),
+        "window": Key(_window),  # when `send --due` may send, in [site] timezone
     },
     "providers.outbox": {},
     "providers.smtp": {
@@ -264,6 +320,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(_int(1, 256), 4),  # few: the GIL serves a short FIFO queue fairest
         "trusted_proxy": Key(_nonempty),  # a reverse proxy whose X-Forwarded-For is believed
         "postmark_webhook_user": Key(_nonempty, "postmark"),
+    },
+    # `check --deliverability`: the DNS it asks, and what the provider signs and bounces with.
+    "deliverability": {
+        "dns_server": Key(_dns_server),  # default: the system's resolver
+        "dns_timeout": Key(_number(0.1, 60), 3.0),  # seconds for each lookup
+        "return_path_domain": Key(_domain),  # the bounce (envelope) domain SPF is checked on
+        "dkim_selector": Key(_nonempty),  # the selector an API provider signs with
     },
     # Where the ledger, suppressions and sign-ups live: files in the state folder, or one
     # PostgreSQL database a team shares (its URL only in INNOVATE_NEWS_DATABASE_URL).

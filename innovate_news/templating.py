@@ -56,6 +56,7 @@ def _environment(search: tuple[Path, ...], autoescape: bool) -> jinja2.Environme
         isodate_day=lambda s: format_day(dt.datetime.fromisoformat(s)),
         isodate_time=lambda s: format_time(dt.datetime.fromisoformat(s)),
         groupby_year=groupby_year,
+        tag_path=layout.tag_folder,  # a tag's page, from the site's root
     )
     return env
 

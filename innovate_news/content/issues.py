@@ -15,7 +15,7 @@ from innovate_news.content.posts import Post, parse, slug_problem, sources
 from innovate_news.errors import ContentError, Problem
 from innovate_news.settings import Settings
 
-FIELDS = {"subject", "date", "preheader", "posts"}
+FIELDS = {"subject", "date", "preheader", "posts", "send_at"}
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but tab, DEL, C1
 LATEST = "latest"
 
@@ -34,6 +34,7 @@ class Issue:
     body_line: int = 1
     # Where each listed slug sits in the file, so a bad one is reported on its own line.
     slug_lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    send_at: dt.datetime | None = None  # when `send --due` may send it (UTC); None: by hand
 
     def published(self, now: dt.datetime) -> bool:
         return self.date <= now
@@ -66,6 +67,7 @@ def parse_issue(path: Path, data: bytes, settings: Settings) -> Issue:
     subject = _single_line(doc, "subject", problems, required=True)
     preheader = _single_line(doc, "preheader", problems, required=False)
     date = _date(doc, settings, problems)
+    send_at = _send_at(doc, settings, problems)
     slugs, lines = _post_slugs(doc, problems)
     problems += editorial.problems(path, doc.body, doc.body_line)  # its topic blocks
     if problems:
@@ -81,6 +83,7 @@ def parse_issue(path: Path, data: bytes, settings: Settings) -> Issue:
         body=doc.body,
         body_line=doc.body_line,
         slug_lines=lines,
+        send_at=send_at,
     )
 
 
@@ -122,6 +125,27 @@ def _date(
         return None
 
 
+def _send_at(
+    doc: frontmatter.Document, settings: Settings, problems: list[Problem]
+) -> dt.datetime | None:
+    """`send_at: 2026-12-01 09:00`, local to [site] timezone, as a UTC instant (see schedule)."""
+    value = doc.meta.get("send_at")
+    if value is None:
+        return None
+    hint = "; write it like send_at: 2026-12-01 09:00 (site time zone)"
+    if (isinstance(value, dt.date) and not isinstance(value, dt.datetime)) or (
+        isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)
+    ):
+        problems.append(doc.error("send_at", f"send_at needs a time of day{hint}"))
+        return None
+    try:
+        # A naive time is read with fold=0: the gap moves forward, a repeated hour is the first.
+        return frontmatter.to_datetime(value, settings.timezone).astimezone(dt.UTC)
+    except ValueError as exc:
+        problems.append(doc.error("send_at", f"send_at {exc}{hint}"))
+        return None
+
+
 def _post_slugs(
     doc: frontmatter.Document, problems: list[Problem]
 ) -> tuple[tuple[str, ...] | None, dict[str, int]]:
@@ -148,6 +172,26 @@ def _line_of_item(doc: frontmatter.Document, slug: str) -> int:
         if item.match(line):
             return index + 2  # 1-based, after the opening fence
     return doc.line_of("posts")
+
+
+def not_due(issue: Issue, now: dt.datetime, settings: Settings) -> Problem | None:
+    """Why a scheduled issue may not be sent by hand yet, on its send_at line; None if it may."""
+    if issue.send_at is None or issue.send_at <= now:
+        return None
+    local = issue.send_at.astimezone(settings.timezone)
+    return Problem(
+        issue.path,
+        _send_at_line(issue.path),
+        f"scheduled for {local:%Y-%m-%d %H:%M %Z} (send_at), not due yet: `innovate-news send "
+        "--due` sends it then; add --force to send it now",
+    )
+
+
+def _send_at_line(path: Path) -> int | None:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("send_at:"):
+            return number
+    return None
 
 
 def issue_paths(settings: Settings) -> list[Path]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from innovate_news.content import frontmatter
+from innovate_news.content import frontmatter, scholarly
 from innovate_news.errors import ContentError, Problem
 
 KINDS = ("finding", "blog", "event")
@@ -22,7 +22,7 @@ KIND_LABELS = {"finding": "Finding", "blog": "Blog post", "event": "Event"}
 FIELDS = {
     "title", "date", "kind", "summary", "authors", "tags", "slug", "draft", "image", "event",
     "updated",
-}  # fmt: skip
+} | scholarly.FIELDS  # fmt: skip
 EVENT_FIELDS = {"start", "end", "location", "online_url", "booking_url"}
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
@@ -30,7 +30,6 @@ _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 _RESERVED = (
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
 )
-_ORCID = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,8 @@ class Post:
     body: str
     body_line: int = 1
     updated: dt.datetime | None = None
+    # DOI, research outputs, licence, funder: what a citation of the post needs.
+    scholarly: scholarly.Scholarly = scholarly.NONE
 
     def published(self, now: dt.datetime) -> bool:
         return not self.draft and self.date <= now
@@ -131,6 +132,7 @@ def parse(path: Path, data: bytes, zone: ZoneInfo, default_author: str) -> Post:
         body=doc.body,
         body_line=doc.body_line,
         updated=updated,
+        scholarly=scholarly.parse(doc, problems),
     )
     if problems:
         raise ContentError(problems)
@@ -180,13 +182,14 @@ def _authors(
         problems.append(doc.error("authors", "authors must be a list of names"))
         return (Author(default),)
     authors = []
-    for item in value:
+    for number, item in enumerate(value, 1):
         if isinstance(item, str) and item.strip():
             authors.append(Author(item.strip()))
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
             orcid = item.get("orcid")
-            if orcid is not None and not (isinstance(orcid, str) and _ORCID.match(orcid)):
-                problems.append(doc.error("authors", f"bad ORCID {orcid!r} (0000-0000-0000-0000)"))
+            if orcid is not None and (why := scholarly.orcid_problem(orcid)):
+                line = scholarly.item_line(doc, "authors", number)
+                problems.append(Problem(doc.path, line, why))
                 orcid = None
             authors.append(Author(item["name"].strip(), orcid))
         else:

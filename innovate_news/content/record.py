@@ -28,7 +28,25 @@ class EventRecord(TypedDict):
     booking_url: str | None
 
 
-class PostRecord(TypedDict):
+class OutputRecord(TypedDict):
+    title: str
+    type: str
+    url: str
+    year: int | None
+    doi: str | None
+
+
+class CitationRecord(TypedDict):
+    """What a citation of the post needs beyond its other facts (content.scholarly)."""
+
+    cites: bool  # has a "How to cite" block and citation files (see `citable`)
+    doi: str | None
+    licence: str | None  # the post's own; the site's `licence` setting applies when None
+    funder: dict[str, str | None] | None
+    outputs: list[OutputRecord]
+
+
+class PostRecord(CitationRecord):
     """What a post page's template gets of the post, less its body (JSON-friendly)."""
 
     slug: str
@@ -49,6 +67,12 @@ class PostRecord(TypedDict):
     path: str
     image: ImageRecord | None
     event: EventRecord | None
+
+
+def citable(post: Post) -> bool:
+    """Findings, and any post with a DOI or research outputs, can be cited."""
+    facts = post.scholarly
+    return post.kind == "finding" or facts.doi is not None or bool(facts.outputs)
 
 
 def post_url(base_url: str, slug: str) -> str:
@@ -96,7 +120,24 @@ def of(post: Post, base_url: str, summary: str) -> PostRecord:
             if event
             else None
         ),
+        **_scholarly(post),
     }
     # Lists may show any field: a list's key is made of the digests of the records it shows.
     record["digest"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
     return record
+
+
+def _scholarly(post: Post) -> CitationRecord:
+    facts = post.scholarly
+    return {
+        "cites": citable(post),
+        "doi": facts.doi,
+        "licence": facts.licence,
+        "funder": {"name": facts.funder.name, "award": facts.funder.award}
+        if facts.funder
+        else None,
+        "outputs": [
+            OutputRecord(title=o.title, type=o.type, url=o.url, year=o.year, doi=o.doi)
+            for o in facts.outputs
+        ],
+    }

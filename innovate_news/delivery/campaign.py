@@ -15,6 +15,7 @@ from innovate_news.delivery.providers.base import Provider
 from innovate_news.delivery.sender import Sender, SendSummary, rehearse
 from innovate_news.delivery.versions import refusal
 from innovate_news.errors import IssueChangedError
+from innovate_news.schedule import Gate
 from innovate_news.store.ledger import Ledger
 
 Confirm = Callable[[Plan], bool]  # shown the plan; True to go on
@@ -35,12 +36,14 @@ def deliver(
     stop: threading.Event | None = None,
     daily_cap: int | None = None,
     hourly_cap: int | None = None,
+    gate: Gate | None = None,
 ) -> SendSummary:
     """Send `issue` to everyone the plan holds; `provider` is closed on the way out.
 
     A second sender of the same issue is refused (IssueLockedError) before anything is read;
     an issue edited since its first copies went out is refused (IssueChangedError) before
-    anything is sent, unless `options.accept_changes`.
+    anything is sent, unless `options.accept_changes`. With a `gate` (a scheduled run), the
+    run stops cleanly once the send window is closed, checked before each batch.
     """
     try:
         with ledger.lock(issue):
@@ -53,8 +56,9 @@ def deliver(
             if confirm is not None and not confirm(the_plan):
                 return SendSummary(plan=the_plan, declined=True)
             sender = Sender(
-                ledger, provider, composer, stop=stop, daily_cap=daily_cap, hourly_cap=hourly_cap
-            )
+                ledger, provider, composer, stop=stop, daily_cap=daily_cap,
+                hourly_cap=hourly_cap, gate=gate,
+            )  # fmt: skip
             ledger.stamp(issue, the_plan.stamps())
             try:
                 summary = sender.run(the_plan, tick=progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,32 @@ def load(selector: str, domain: str, key_file: Path) -> Signer:
     except dkim.DKIMException as exc:
         raise SettingsError(f"{key_file}: the DKIM key does not sign: {exc}") from exc
     return signer
+
+
+def public_key_problem(key_file: Path, published: str) -> str | None:
+    """Why the base64 `p=` of a DKIM record is not the public half of the private key in
+    `key_file` (or is too short for Gmail and Yahoo); None when it is and is long enough."""
+    from dkim.asn1 import ASN1FormatError
+    from dkim.crypto import UnparsableKeyError, parse_pem_private_key, parse_public_key
+
+    try:
+        key = key_file.read_bytes()
+    except OSError as exc:
+        return f"cannot read dkim_key_file {key_file}: {exc.strerror}"
+    try:
+        private = parse_pem_private_key(key)
+    except (UnparsableKeyError, ASN1FormatError, ValueError):
+        return f"{key_file} is not an RSA private key in PEM form"
+    try:
+        public = parse_public_key(base64.b64decode(published, validate=True))
+    except (UnparsableKeyError, ASN1FormatError, ValueError):
+        return "its p= is not an RSA public key"
+    numbers = ("modulus", "publicExponent")
+    if [public[n] for n in numbers] != [private[n] for n in numbers]:
+        return f"its p= is not the public half of {key_file}: receivers fail every signature"
+    if (bits := int(public["modulus"]).bit_length()) < 1024:
+        return f"the key has {bits} bits; Gmail and Yahoo need at least 1024 (2048 is usual)"
+    return None
 
 
 def _header_lines(message: bytes) -> list[bytes]:

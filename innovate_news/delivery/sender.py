@@ -18,6 +18,7 @@ from innovate_news.delivery.providers.memory import MemoryProvider
 from innovate_news.delivery.providers.pacing import backoff
 from innovate_news.errors import ExitCode, QuotaError, SendError, TransientError
 from innovate_news.mail import Receipt
+from innovate_news.schedule import Gate
 from innovate_news.store.ledger import Ledger
 
 REHEARSAL_CHUNK = 200
@@ -42,6 +43,7 @@ class SendSummary:
     stopped: str = ""  # why the run ended before its plan did
     quota: str = ""  # the quota or cap that stopped it ("daily sending quota", "hourly cap")
     resume_at: dt.datetime | None = None  # when that quota should have room again, if known
+    window: str = ""  # set when [email] window closed before the plan was done: why, and when
     notes: list[str] = field(default_factory=list)  # what the run learnt about the provider
     interrupted: bool = False
     plan: Plan | None = None  # the plan the run followed
@@ -59,6 +61,8 @@ class SendSummary:
             return ExitCode.INTERRUPTED
         if self.quota:
             return ExitCode.QUOTA
+        if self.window:
+            return ExitCode.WINDOW
         if self.failed or self.deferred or self.unknown or self.stopped:
             return ExitCode.FAILED_RECIPIENTS
         return ExitCode.OK
@@ -101,8 +105,10 @@ class Sender:
         stop: threading.Event | None = None,
         daily_cap: int | None = None,
         hourly_cap: int | None = None,
+        gate: Gate | None = None,
     ):
         self.ledger = ledger
+        self.gate = gate  # a scheduled run's window, checked before each batch
         self.provider = provider
         self.composer = composer
         self.stop = stop or threading.Event()
@@ -122,6 +128,9 @@ class Sender:
         if plan.added:
             self.ledger.add(plan.issue, plan.added)
         recipients = self._within_caps(plan)
+        with self._lock:
+            if self._window_closed():  # no connection opened for nothing
+                recipients = []
         if recipients:
             try:
                 with contextlib.suppress(TransientError):  # the first batch retries, then gives up
@@ -187,11 +196,22 @@ class Sender:
         if stop:
             self.stop.set()
 
+    def _window_closed(self) -> bool:
+        """The window's end stops the run as a quota does: batches in flight finish and are
+        recorded, nobody else is handed over and all of them stay pending. Under `_lock`."""
+        if self.gate is None or self.summary.window:
+            return bool(self.summary.window)
+        why = self.gate.closed()
+        if why is not None:
+            self.summary.window = self.summary.stopped = why
+            self.stop.set()
+        return why is not None
+
     def _work(self, plan: Plan, batches: Iterator[list[Subscriber]]) -> None:
         try:
             while not self.stop.is_set():
                 with self._lock:
-                    batch = next(batches, None)
+                    batch = None if self._window_closed() else next(batches, None)
                 if batch is None:
                     return
                 self._batch(plan, batch)

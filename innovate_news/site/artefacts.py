@@ -11,7 +11,7 @@ from innovate_news.content import markdown, record
 from innovate_news.content.posts import KIND_LABELS, KIND_TITLES, Post
 from innovate_news.content.record import PostRecord
 from innovate_news.settings import Settings
-from innovate_news.site import calendar, feeds
+from innovate_news.site import calendar, citations, feeds, scholar
 from innovate_news.templating import escape
 
 
@@ -26,6 +26,9 @@ class Artefacts:
     json: bytes
     ics: bytes  # empty for posts that are not events
     ended: bytes = b""  # an event's page once it has ended (empty for posts that are not events)
+    bib: bytes = b""  # citation files (site.citations), empty for a post that is not citable
+    ris: bytes = b""
+    csl: bytes = b""
 
 
 def entry_id(settings: Settings, post: Post) -> str:
@@ -80,8 +83,11 @@ def build(settings: Settings, post: Post) -> Artefacts:
         tags=post.tags,
         image_url=meta["image"]["src"] if meta["image"] else None,
         extension={"kind": post.kind} | ({"event": meta["event"]} if post.event else {}),
+        rights=scholar.licence_of(settings, post),
+        doi=post.scholarly.doi,
     )
-    page, ended = pages(settings, post, meta, html, summary)
+    cited = citations.for_post(settings, post, meta)
+    page, ended = pages(settings, post, meta, html, summary, cited.context)
     ics = b""
     if post.event is not None:
         ics = calendar.vevent(
@@ -104,11 +110,19 @@ def build(settings: Settings, post: Post) -> Artefacts:
         json=fragments["json"],
         ics=ics,
         ended=ended,
+        bib=cited.files.get("bib", b""),
+        ris=cited.files.get("ris", b""),
+        csl=cited.files.get("csl", b""),
     )
 
 
 def pages(
-    settings: Settings, post: Post, meta: PostRecord, html: str, summary: str
+    settings: Settings,
+    post: Post,
+    meta: PostRecord,
+    html: str,
+    summary: str,
+    cite: dict[str, Any] | None = None,
 ) -> tuple[bytes, bytes]:
     """The post's page, and for an event also its page once the event has ended: whether it
     is over depends on the build's clock, so both are kept and the writer chooses (the choice
@@ -125,7 +139,8 @@ def pages(
         "kind_title": KIND_TITLES[post.kind],
         "kind_label": KIND_LABELS[post.kind],
         "kind_url": settings.base_url + layout.section(post.kind),
-        "jsonld": jsonld(settings, post, meta),
+        "jsonld": jsonld(settings, post, meta) | scholar.jsonld(settings, post, meta),
+        "cite": cite,
         "ics_url": settings.base_url + layout.event_calendar(post.slug) if post.event else None,
     }
     page = templating.render(settings, "site/post.html", ended=False, **context)
@@ -135,13 +150,18 @@ def pages(
     return page.encode("utf-8"), ended.encode("utf-8")
 
 
+def orcid_url(orcid: str) -> str:
+    return f"https://orcid.org/{orcid}"
+
+
 def jsonld(settings: Settings, post: Post, meta: PostRecord) -> dict[str, Any]:
     """schema.org: an Event for events, an Article for everything else."""
     authors = [
         {
             "@type": "Person",
             "name": a.name,
-            **({"sameAs": f"https://orcid.org/{a.orcid}"} if a.orcid else {}),
+            # ORCID iDs as both, which is how Google and Zotero each look for them.
+            **({"sameAs": orcid_url(a.orcid), "identifier": orcid_url(a.orcid)} if a.orcid else {}),
         }
         if a.name != settings.site["author"]
         else {"@type": "Organization", "name": a.name}

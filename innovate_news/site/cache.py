@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from innovate_news.site.artefacts import Artefacts
 
 _RACY_NS = 2_000_000_000
-_PARTS = ("page", "rss", "atom", "json", "ics", "ended")  # ended: a past event's page
+_PARTS = ("page", "rss", "atom", "json", "ics", "ended", "bib", "ris", "csl")  # ended: a past
+# event's page; bib, ris, csl: citation files (empty when the post has none)
 _SPAN = struct.Struct("<QQ")  # where one part sits in a pack: offset, size
 _CHECK = hashlib.sha256().digest_size
 # A pack's name, each part's span in it, and the pack's size and mtime when written: a pack
@@ -50,11 +51,15 @@ class Row(TypedDict):
     starts: float | None
     ends: float | None
     digest: str
+    title: str  # for the previous/next links of its neighbours (site.postpages)
+    tags: list[str]  # for the tag pages (site.tags)
+    cites: bool  # has citation files beside its page (site.citations)
     detail: bytes
     pack: Location
 
 
-_ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "digest")
+_ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "digest", "cites")
+_ROW += ("title", "tags")  # type: ignore[assignment]  # previous/next links, tag pages
 
 
 def folder(settings: Settings) -> Path:

@@ -40,6 +40,8 @@ class EntryData:
     tags: tuple[str, ...]
     image_url: str | None = None
     extension: Mapping[str, Any] | None = None  # `_innovate_news` in JSON Feed
+    rights: str | None = None  # an SPDX licence id: Atom rights, RSS dc:rights, JSON licence
+    doi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,13 @@ class FeedData:
     updated: dt.datetime
     hub: str | None = None
     icon: str | None = None
+    rights: str | None = None  # the site's licence: Atom rights, RSS copyright
 
 
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 _CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
+_RIGHTS = "{http://purl.org/dc/elements/1.1/}rights"
+_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
 
 
 def fragments(data: EntryData) -> dict[str, bytes]:
@@ -89,6 +94,10 @@ def rss_item(data: EntryData) -> bytes:
     # RSS <author> must be an email address; names go in dc:creator (Atom and JSON carry them).
     for name in data.authors:
         _add(item, _CREATOR, name)
+    if data.rights:
+        _add(item, _RIGHTS, data.rights)
+    if data.doi:
+        _add(item, _IDENTIFIER, f"https://doi.org/{data.doi}")
     return _serialise(item)
 
 
@@ -106,6 +115,10 @@ def atom_entry(data: EntryData) -> bytes:
     for tag in data.tags:
         _add(entry, "category", term=tag)
     _add(entry, "published", data.published.isoformat())
+    if data.rights:
+        _add(entry, "rights", data.rights)
+    if data.doi:
+        _add(entry, "link", href=f"https://doi.org/{data.doi}", rel="related", title="DOI")
     return _serialise(entry)
 
 
@@ -131,8 +144,10 @@ def json_item(data: EntryData) -> bytes:
         item["tags"] = list(data.tags)
     if data.image_url:
         item["image"] = data.image_url
-    if data.extension:
-        item["_innovate_news"] = dict(data.extension)
+    scholarly = {"licence": data.rights, "doi": data.doi}
+    extension = dict(data.extension or {}) | {k: v for k, v in scholarly.items() if v}
+    if extension:
+        item["_innovate_news"] = extension
     # No indent: json's C encoder only runs for compact output, and feed readers don't care.
     return JSON_SEPARATOR + json.dumps(item, ensure_ascii=False).encode()
 
@@ -173,6 +188,8 @@ def _generator(feed: FeedData, self_url: str) -> FeedGenerator:
     if feed.icon:
         fg.icon(feed.icon)
     fg.generator(GENERATOR)
+    if feed.rights:
+        fg.rights(feed.rights)  # Atom <rights>, and <copyright> in RSS
     fg.updated(feed.updated)  # the newest entry's time, so builds are reproducible
     fg.load_extension("dc", atom=False, rss=True)
     return fg
@@ -212,6 +229,8 @@ def json_frame(feed: FeedData) -> tuple[bytes, bytes]:
         top["icon"] = feed.icon
     if feed.hub:
         top["hubs"] = [{"type": "WebSub", "url": feed.hub}]
+    if feed.rights:
+        top["_innovate_news"] = {"licence": feed.rights}
     header = json.dumps(top, ensure_ascii=False, indent=2)[:-2]  # drop the closing "\n}"
     return header.encode() + b',\n  "items": [', b"\n  ]\n}\n"
 

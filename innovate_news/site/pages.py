@@ -7,6 +7,7 @@ the URLs it lists).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 from xml.sax.saxutils import escape
@@ -14,7 +15,7 @@ from xml.sax.saxutils import escape
 from innovate_news import layout
 from innovate_news.content.posts import KIND_TITLES
 from innovate_news.settings import Settings
-from innovate_news.site import keys
+from innovate_news.site import keys, tags
 from innovate_news.site.cache import Row
 
 Chosen = list[tuple[str, Row]]  # (cache key, index row) of published posts
@@ -85,7 +86,10 @@ def write(writer: SiteWriter, chosen: Chosen) -> None:
     """Stage the one-of-a-kind pages whose key changed."""
     settings = writer.settings
     base = settings.base_url
-    for relative, (template, extra) in html_pages(base).items():
+    found = html_pages(base)
+    tagged = tags.collect(chosen)  # each tag's feeds are on the Follow page (site.tags)
+    found[layout.FOLLOW][1]["tag_groups"] = tags.follow_groups(base, tagged)
+    for relative, (template, extra) in found.items():
         context = {
             "site": settings.site,
             "base_url": base,
@@ -93,9 +97,12 @@ def write(writer: SiteWriter, chosen: Chosen) -> None:
             "feeds": layout.feed_links(base),
             **extra,
         }
-        key = keys.key(relative.encode(), writer.templates_key(template))
+        shown = json.dumps(extra.get("tag_groups")).encode()
+        key = keys.key(relative.encode() + shown, writer.templates_key(template))
         writer.write_file(relative, _produce(writer, template, context), key)
     urls = _urls(base, chosen, writer.issue_links)
+    urls += [(layout.folder_url(base, layout.TAGS), None)]
+    urls += [(layout.folder_url(base, layout.tag_page(name)), None) for name, _ in tagged.values()]
     writer.write_bytes(layout.SITEMAP, sitemap(urls))
     writer.write_bytes(layout.ROBOTS, robots(base))
 

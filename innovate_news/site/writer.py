@@ -12,17 +12,19 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from innovate_news import layout, output, templating
 from innovate_news.content.posts import KIND_LABELS, KIND_TITLES, KINDS
 from innovate_news.settings import Settings
-from innovate_news.site import cache, calendar, feeds, keys, staging
+from innovate_news.site import cache, calendar, feeds, keys, outputs, postpages, staging, tags
 from innovate_news.site import pages as single_pages
-from innovate_news.site.cache import Location, Row
+from innovate_news.site.cache import Row
+from innovate_news.site.postpages import write_pages
 from innovate_news.site.report import BuildReport
 from innovate_news.site.staging import Output
 from innovate_news.site.workers import PARALLEL_THRESHOLD, Pool, worker_cache
@@ -35,20 +37,6 @@ Task = tuple[Callable[..., int], tuple[Any, ...]]
 IssuePage = tuple[str, bytes, dict[str, str]]  # path, bytes, entry in the home page's list
 _PAGES_PER_TASK = 500
 _LATEST = 6  # posts on the home page
-
-
-def write_pages(
-    out: Path, frame: calendar.Frame, items: Sequence[tuple[str, Location, str]]
-) -> int:
-    """Write each post's page or event calendar from the cache (runs in a worker)."""
-    store = worker_cache()
-    for relative, location, part in items:
-        data = store.load_part(location, part)
-        if part == "ics":
-            data = calendar.document(frame, [data])
-        staging.write(out, relative, data)
-    store.close()
-    return len(items)
 
 
 def write_feed(out: Path, relative: str, frame: tuple[bytes, bytes], runs: list[cache.Run]) -> int:
@@ -130,7 +118,9 @@ class SiteWriter:
         self._waits.append(self._start(self._page_tasks(chosen)))
         self._calendar(chosen)
         self._indexes(groups)
+        self._waits.append(self._start(tags.write(self, chosen, self._feed_task), len(chosen)))
         single_pages.write(self, chosen)
+        outputs.write(self, chosen)  # citation files, outputs/ and outputs.bib
         self._assets()
 
     def finish(self) -> None:
@@ -163,6 +153,8 @@ class SiteWriter:
         # which issues are out by now: with the issues' dates known from the last build,
         # the key needs no parsing, and a build with no change renders none.
         posts = "\n".join(sorted(row["digest"] for row in metas.values()))
+        over = [m["slug"] for m in metas.values() if (m["ends"] or math.inf) < self.now.timestamp()]
+        posts += "\nended:" + " ".join(sorted(over))  # their cards say so
         known = self.store.previous_issues()
         if known is not None and known[0] == source_digest:
             key = self._issue_key(source_digest, posts, known[1])
@@ -210,38 +202,40 @@ class SiteWriter:
 
     def _page_tasks(self, chosen: Chosen) -> list[Task]:
         """Post pages and per-event calendars whose inputs changed, in batches for the workers."""
-        todo = []
-        for key, meta in chosen:  # every post of every build: the places are known here
+        todo: list[postpages.Item] = []
+        pager = postpages.Pager(self.settings, chosen, self.templates_key(postpages.TEMPLATE))
+        for n, (key, meta) in enumerate(chosen):  # every post of every build
             slug = meta["slug"]
             page, part, page_key = layout.post_page(slug), "page", key
             if meta["ends"] is not None and meta["ends"] < self.now.timestamp():
                 part, page_key = "ended", keys.combine(key, "ended")  # a past event's page
+            page_key = keys.combine(page_key, pager.key(n))  # and its previous/next links
             if not self.unchanged(page, page_key):
                 self.output.path(page, page_key)
-                todo.append((page, meta["pack"], part))
+                todo.append((page, meta["pack"], part, pager.links(n)))
             if meta["starts"] is not None:  # an event
                 ics = layout.event_calendar(slug)
                 if not self.unchanged(ics, key):
                     self.output.path(ics, key)
-                    todo.append((ics, meta["pack"], "ics"))
-        needed = any(part == "ics" for _, _, part in todo)
+                    todo.append((ics, meta["pack"], "ics", b""))
+        needed = any(item[2] == "ics" for item in todo)
         frame = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
             (write_pages, (self.output.stage, frame, todo[start : start + _PAGES_PER_TASK]))
             for start in range(0, len(todo), _PAGES_PER_TASK)
         ]
 
-    def _feed_task(self, kind: str | None, items: Chosen) -> list[Task]:
+    def _feed_task(self, kind: str | None, items: Chosen, tag: str | None = None) -> list[Task]:
         newest = self.now  # an empty feed was last updated now (--now keeps it reproducible)
         if items:
             last = cache.expand(max((meta for _, meta in items), key=_updated))
             newest = dt.datetime.fromisoformat(last["updated"])
-        data = self._feed_data(kind, newest)
+        data = tags.feed_data(self._feed_data(kind, newest), tag, self.settings)
         digest = hashlib.sha256(repr(sorted(data.items())).encode())
         digest.update("\n".join(key for key, _ in items).encode())
         tasks: list[Task] = []
         for fmt in layout.FEED_FILES:
-            relative = layout.feed(kind, fmt)
+            relative = layout.feed(kind, fmt) if tag is None else layout.tag_feed(tag, fmt)
             changed = not self.unchanged(relative, digest.hexdigest())
             frame = self._frame(
                 ("feed", fmt, data[fmt]), functools.partial(feeds.frame, fmt, data[fmt]), changed
@@ -283,6 +277,7 @@ class SiteWriter:
                 author=site["author"],
                 updated=updated,
                 hub=site["websub_hub"],
+                rights=site.get("licence"),
             )
             for fmt, name in layout.FEED_FILES.items()
         }

@@ -25,6 +25,8 @@ def test_the_example_list_reads_cleanly() -> None:
     assert sum(1 for _ in listing.subscribed()) == 17
     chidi = listing.by_address()["chidi.okafor@example.org"]
     assert (chidi.name, chidi.topics, chidi.row) == ("Okafor, Chidi", frozenset({"finding"}), 5)
+    assert chidi.first_name == "Chidi"  # the greeting's, not guessed from "Okafor, Chidi"
+    assert all(s.first_name for s in listing.subscribers)
     assert listing.by_address()["amelia.hart@example.org"].topics == subscribers.ALL_TOPICS
 
 

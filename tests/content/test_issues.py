@@ -27,6 +27,7 @@ def test_example_issues_load_oldest_first(settings: Settings) -> None:
     assert [i.slug for i in loaded] == [
         "2021-01-winter-update",
         "2022-06-summer-update",
+        "2023-03-spring-briefing",
         "2023-06-guidance-year",
     ]
     latest = loaded[-1]

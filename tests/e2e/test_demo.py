@@ -53,6 +53,8 @@ def test_a_demo_subscriber_can_use_the_preferences_link_on_serve(
     example = (project / "subscribers.example.csv").read_bytes()
     assert (project / "subscribers.csv").read_bytes() == example
     settings = settings_module.load(project / "innovate-news.toml")
+    eml = (project / "outbox" / ISSUE / f"{READER}.eml").read_bytes()
+    assert b"Hello Ben," in eml  # the example list's first_name column
     token = preferences_token(project / "outbox" / ISSUE / f"{READER}.eml")
     port = free_port()
     with served(settings, port) as (url, _):

@@ -20,7 +20,9 @@ __all__ = ["browser", "site_url"]  # fixtures shared with the other browser test
 
 # Every kind of page the build writes, beside the ones the layout tests look at.
 CHECKED = {**PAGES, "privacy": "privacy/", "follow": "follow/", "archive": "posts/",
-           "findings": "findings/", "missing": "404.html"}  # fmt: skip
+           "findings": "findings/", "missing": "404.html", "tag": "tags/networks/",
+           "tags": "tags/", "outputs": "outputs/",
+           "finding-with-outputs": "posts/practice-survey-aims-and-methods/"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(CHECKED))

@@ -63,8 +63,9 @@ def pages(site: Path) -> list[Path]:
 
 
 def test_every_page_has_lang_feeds_og_and_alt_text(site: Path) -> None:
-    # posts, the home page, the archive, three sections, privacy, follow and 404
-    assert len(pages(site)) == 12 + 5 + 3
+    # posts, the home page, the archive, three sections, privacy, follow and 404, outputs
+    # and the tag index with the examples' 27 tags
+    assert len(pages(site)) == 12 + 5 + 3 + 1 + 1 + 27
     for path in pages(site):
         tree = page(path)
         assert tree.get("lang") == "en-GB", path
@@ -116,7 +117,7 @@ def test_article_pages_have_opengraph_and_json_ld(site: Path) -> None:
 
 def test_findings_are_articles_too(site: Path) -> None:
     data = json_ld(page(site / "posts" / "mapping-the-field-three-reviews" / "index.html"))
-    assert data["@type"] == "Article"
+    assert data["@type"] == "Report"  # schema.org's Report is a kind of Article
 
 
 def test_event_pages_have_event_json_ld(site: Path) -> None:

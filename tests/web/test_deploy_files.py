@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from innovate_news.errors import ExitCode
 from innovate_news.web.server import Running
 from tests.support import REPO
 
@@ -59,6 +60,21 @@ def test_build_timer_runs_the_build_service() -> None:
     assert service["ProtectSystem"] == "strict" and service["NoNewPrivileges"] == "yes"
 
 
+def test_send_timer_runs_due_sends_and_a_window_end_is_no_failure() -> None:
+    timer = unit("innovate-news-send.timer")["Timer"]
+    assert timer["OnCalendar"] and timer["Persistent"] == "yes"
+    service = unit("innovate-news-send.service")["Service"]
+    assert service["Type"] == "oneshot" and service["ExecStart"].endswith(" send --due")
+    assert service["SuccessExitStatus"].split() == [str(int(ExitCode.WINDOW))]
+    assert service["KillSignal"] == "SIGINT"  # a stop lets the hand-overs in flight finish
+    assert service["EnvironmentFile"] == "/etc/innovate-news/env"
+    assert service["ReadWritePaths"].split() == [f"{PROJECT}/.innovate-news"]
+    cron = (DEPLOY / "innovate-news-send.service").read_text()
+    assert re.search(
+        r"^#\s+\*/15 \* \* \* \*  cd /srv/innovate-news && .* \S+ send --due$", cron, re.M
+    )
+
+
 def test_environment_file_names_only_known_variables() -> None:
     lines = (DEPLOY / "innovate-news.env.example").read_text().splitlines()
     names = {m.group(1) for line in lines if (m := re.match(r"#?([A-Z_]+)=", line))}
@@ -73,7 +89,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         # The installed command is here, not in /srv: verify checks that ExecStart exists.
         text = path.read_text().replace(f"{PROJECT}/.venv/bin", str(Path(sys.executable).parent))
         (tmp_path / path.name).write_text(text)
-    shutil.copy(DEPLOY / "innovate-news-build.timer", tmp_path)
+    for timer in DEPLOY.glob("*.timer"):
+        shutil.copy(timer, tmp_path)
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
         capture_output=True,
