@@ -35,9 +35,11 @@ def recording(
         "last_error = v.column4, updated_at = ?, sent_at = CASE WHEN v.column2 = 'sent' THEN ? "
         f"ELSE sent_at END FROM (VALUES {','.join(['(?, ?, ?, ?)'] * len(rows))}) AS v "
         "WHERE deliveries.issue = ? AND deliveries.address = v.column1 AND "
-        f"deliveries.address IN ({','.join('?' * len(rows))}) AND deliveries.state = 'sending'"
+        "(deliveries.state = 'sending') IS TRUE"
     )
-    # The IN list is redundant but for the planner: PostgreSQL, thinking few rows "sending",
-    # would otherwise read every row of the issue to find them.
+    # "IS TRUE" is for PostgreSQL's planner: its statistics say almost no row is "sending"
+    # (a snapshot's rows were counted while all pending), so it would find the issue's rows
+    # first and compare each with every VALUES row; unsure of the filter, it looks up each
+    # VALUES row in the primary key instead (a third of the time at 50 rows).
     cells = (cell for row in rows for cell in row)
-    return sql, (now, now, *cells, issue, *(row[0] for row in rows))
+    return sql, (now, now, *cells, issue)
