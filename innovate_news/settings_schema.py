@@ -222,6 +222,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "author": Key(_nonempty, required=True),
         "timezone": Key(_timezone, "Europe/London"),
         "feed_items": Key(_int(1, 1_000_000), 50),
+        # A tag's feeds follow a topic's new posts: a short window, whatever `feed_items` is
+        # (each post is in as many tag feeds as it has tags).
+        "tag_feed_items": Key(_int(1, 1_000_000), 20),
         "websub_hub": Key(_url),
         # `ping`: tries per feed when the hub is busy or unreachable, and the first wait
         # between them in seconds, then doubled (so 0.5, 1, 2 by default)

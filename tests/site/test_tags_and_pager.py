@@ -247,3 +247,13 @@ def test_issue_pages_show_ended_events_as_ended(project: Path) -> None:
     card = workshop_card()
     assert "This event has ended" in card
     assert "Book a place" not in card and "Join online" not in card
+
+
+def test_tag_feeds_carry_the_latest_tag_feed_items_posts(project: Path) -> None:
+    edit(project / "innovate-news.toml", "[site]\n", "[site]\ntag_feed_items = 2\n")
+    run_build(project)
+    folder = project / "site" / "tags" / "networks"
+    feed = feedparser.parse((folder / "atom.xml").read_bytes())
+    assert [e.link.removeprefix(f"{BASE}posts/").rstrip("/") for e in feed.entries] == NETWORKS[:2]
+    listed = page(folder / "index.html")  # the page itself still lists every post
+    assert post_links(listed, '//ul[@class="archive"]//a/@href') == NETWORKS
