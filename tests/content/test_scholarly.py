@@ -19,7 +19,7 @@ HEAD = "---\ntitle: A finding\ndate: 2021-03-04\nkind: finding\n"
 CITABLE = (
     HEAD
     + """authors:
-  - {name: Ada Lovelace, orcid: 0000-0002-1825-0097}
+  - {name: Sam Example, orcid: 0000-0002-1825-0097}
 doi: https://doi.org/10.5555/example.1
 licence: cc-by-4.0
 funder:
