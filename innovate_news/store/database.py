@@ -75,6 +75,14 @@ class Engine(Protocol):
         """
         ...
 
+    def insert_new(
+        self, tx: Tx, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Insert `rows` into `table` inside `tx`, all at once (COPY on PostgreSQL): only rows
+        the caller knows to conflict with none already there, and `table` and `columns` names
+        from the code, never from input."""
+        ...
+
     def version(self) -> int:
         """The schema version the database records (0: none yet)."""
         ...
@@ -184,6 +192,12 @@ class SqliteEngine:
     def apply(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.transaction() as db:
             return db.execute(sql, params).fetchall()
+
+    def insert_new(
+        self, tx: Tx, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        tx.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608 (names from the code)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -284,3 +284,15 @@ def test_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> N
     errors = [run.communicate(timeout=60)[1] for run in runs]
     assert [run.returncode for run in runs] == [0] * 8, errors
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_snapshots_keep_order_and_one_row_per_mailbox(ledger: Ledger) -> None:
+    """The first snapshot of an issue goes in at once (COPY on PostgreSQL), a later one row by
+    row: both file an address once, however it is spelt, in the order given."""
+    first = ["b@example.org", "A@example.org", "a@example.org", "c@example.org", "B@example.org"]
+    assert ledger.add(ISSUE, first) == 3
+    assert ledger.add(ISSUE, ["d@example.org", "C@example.org", "d@example.org"]) == 1
+    assert list(ledger.states(ISSUE)) == [
+        "b@example.org", "a@example.org", "c@example.org", "d@example.org"
+    ]  # fmt: skip
+    assert ledger.add(ISSUE, first) == 0
