@@ -25,6 +25,8 @@ from citeproc import (
     formatter,
 )
 from citeproc.source.json import CiteProcJSON
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped]
 from lxml import html as lxml_html
 
@@ -301,3 +303,51 @@ def test_apa_references_are_what_plain_citeproc_renders() -> None:
     )  # fmt: skip
     # Rendered twice here, so the remembered answers are used, not only made.
     assert citation.apa(items) == citation.apa(items) == json.loads(plain.stdout)
+
+
+PEOPLE = st.sampled_from(
+    [{"literal": "The Innovate Project"}, {"family": "Example", "given": "Sam"},
+     {"family": "Sample", "given": "Ben C."}, {"family": "Zoë", "given": "Ana"}]
+)  # fmt: skip
+WORDS = st.sampled_from(["Mapping", "the", "field", "year", "one", "café", "2021", "(draft)",
+                         "survey,", "aims:", "case", "–", "A", "what?", "it's"])  # fmt: skip
+
+
+@st.composite
+def csl_items(draw: st.DrawFn) -> dict[str, Any]:
+    precision = draw(st.integers(1, 3))
+    date = [draw(st.integers(2015, 2027)), draw(st.integers(1, 12)), draw(st.integers(1, 28))]
+    item: dict[str, Any] = {
+        "id": "x",
+        "type": draw(st.sampled_from(["report", "post-weblog", "webpage", "dataset"])),
+        "title": " ".join(draw(st.lists(WORDS, min_size=1, max_size=6))),
+        "author": draw(st.lists(PEOPLE, min_size=0, max_size=3)),
+        "issued": {"date-parts": [date[:precision]]},
+        "URL": draw(st.sampled_from(["https://example.org/a/", "https://example.org/b?c=1"])),
+    }
+    for name, values in (
+        ("publisher", ["The Innovate Project", "Example University"]),
+        ("container-title", ["Innovate"]),
+        ("DOI", ["10.5555/x.1"]),
+    ):
+        if draw(st.booleans()):
+            item[name] = draw(st.sampled_from(values))
+    return item  # fmt: skip
+
+
+WEBPAGE = {
+    "id": "x", "type": "webpage", "title": "Mapping the field, year one",
+    "author": [{"family": "Example", "given": "Sam"}], "issued": {"date-parts": [[2024, 3, 1]]},
+    "URL": "https://example.org/a/",
+}  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(item=csl_items())
+@example(item=WEBPAGE)
+@example(item={**WEBPAGE, "type": "post-weblog", "container-title": "Innovate"})
+@example(item={**WEBPAGE, "type": "report", "publisher": "The Innovate Project"})
+def test_a_reference_from_its_pattern_is_what_citeproc_renders(item: dict[str, Any]) -> None:
+    from innovate_news.site import citation
+
+    assert citation.apa([item]) == citation._citeproc([item])
