@@ -157,6 +157,8 @@ def _remembered(method: Any) -> Any:
 
 def apa(items: list[CSL]) -> list[str]:
     """Each item's reference in APA style, as HTML, in the order given."""
+    if not items:  # citeproc-py and its style stay unloaded (a site without outputs)
+        return []
     if len(items) == 1:  # alone: no other reference to tell it apart from ("2020a")
         found = _from_pattern(items[0])
         if found is not None:
