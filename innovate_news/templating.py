@@ -23,16 +23,21 @@ if TYPE_CHECKING:
 # (and --help) never pays for it.
 
 
+@functools.cache
 def default_folder() -> Path:
-    """The default templates: inside the installed wheel, or at the top of a source checkout."""
+    """The default templates: inside the installed wheel, or at the top of a source checkout
+    (asked for at every render, so looked for once)."""
     packaged = Path(__file__).parent / "templates"
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
 
 
 def folders(settings: Settings) -> list[Path]:
-    own = settings["paths"]["templates"]
-    chosen = [settings.root / own] if own else []
-    return [*chosen, default_folder()]
+    return list(_folders(settings.root, settings["paths"]["templates"]))
+
+
+@functools.lru_cache(maxsize=8)
+def _folders(root: Path, own: str) -> tuple[Path, ...]:
+    return (*([root / own] if own else []), default_folder())
 
 
 @functools.cache
@@ -68,7 +73,7 @@ def reset() -> None:
 
 def environment(settings: Settings, autoescape: bool = True) -> jinja2.Environment:
     """HTML templates autoescape; plain-text and MJML templates say where escaping happens."""
-    return _environment(tuple(folders(settings)), autoescape)
+    return _environment(_folders(settings.root, settings["paths"]["templates"]), autoescape)
 
 
 def render(settings: Settings, name: str, **context: Any) -> str:
@@ -87,14 +92,19 @@ def render(settings: Settings, name: str, **context: Any) -> str:
 
 def links(settings: Settings) -> dict[str, str]:
     """The pages every site page links to (header and footer): sign-up, privacy, follow."""
-    base = settings.base_url
-    return {
-        "signup": layout.signup_url(
-            settings["serve"]["public_url"], settings.email["unsubscribe_url"]
-        ),
-        "privacy": layout.folder_url(base, layout.PRIVACY),
-        "follow": layout.folder_url(base, layout.FOLLOW),
-    }
+    found = _links(
+        settings.base_url, settings["serve"]["public_url"], settings.email["unsubscribe_url"]
+    )
+    return dict(found)
+
+
+@functools.lru_cache(maxsize=8)
+def _links(base: str, public_url: str | None, unsubscribe_url: str) -> tuple[tuple[str, str], ...]:
+    return (
+        ("signup", layout.signup_url(public_url, unsubscribe_url)),
+        ("privacy", layout.folder_url(base, layout.PRIVACY)),
+        ("follow", layout.folder_url(base, layout.FOLLOW)),
+    )
 
 
 def digest(settings: Settings, subfolder: str = "site") -> str:
