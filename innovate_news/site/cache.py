@@ -54,12 +54,13 @@ class Row(TypedDict):
     title: str  # for the previous/next links of its neighbours (site.postpages)
     tags: list[str]  # for the tag pages (site.tags)
     cites: bool  # has citation files beside its page (site.citations)
+    outputs: list[dict[str, Any]]  # its research outputs, for the outputs page (site.outputs)
     detail: bytes
     pack: Location
 
 
 _ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "digest", "cites")
-_ROW += ("title", "tags")  # type: ignore[assignment]  # previous/next links, tag pages
+_ROW += ("title", "tags", "outputs")  # type: ignore[assignment]  # see Row
 
 
 def folder(settings: Settings) -> Path:

@@ -43,15 +43,18 @@ def write(writer: SiteWriter, chosen: Chosen) -> None:
                 _part(writer.store, meta, fmt),
                 keys.combine(key, fmt),
             )
-    digests = "\n".join(meta["digest"] for _, meta in cited).encode()
+    # The page and outputs.bib are made of the posts that list outputs (a few, where every
+    # finding is citable).
+    listing = [meta for _, meta in cited if meta["outputs"]]
+    digests = "\n".join(meta["digest"] for meta in listing).encode()
     writer.write_file(
         layout.OUTPUTS,
-        lambda: _page(writer, [cache.expand(meta) for _, meta in cited]),
+        lambda: _page(writer, [cache.expand(meta) for meta in listing]),
         keys.key(digests, writer.templates_key(TEMPLATE)),
     )
     writer.write_file(
         layout.OUTPUTS_BIB,
-        lambda: bibformats.bibtex(_items(writer.settings, [cache.expand(m) for _, m in cited])),
+        lambda: bibformats.bibtex(_items(writer.settings, [cache.expand(m) for m in listing])),
         keys.key(digests, writer.fingerprint + layout.OUTPUTS_BIB),
     )
 
