@@ -13,29 +13,41 @@ Posts are in the order of the site's archive: every published post, of every kin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from innovate_news import layout, templating
 from innovate_news.settings import Settings
 from innovate_news.site import calendar, staging
 from innovate_news.site.cache import Location, Row
-from innovate_news.site.workers import worker_cache
+from innovate_news.site.workers import worker_cache, worker_settings
 
 SLOT = "<!--innovate-news:pager-->"  # written in post.html where the previous/next links go
 TEMPLATE = "site/_pager.html"
 LABEL = "Previous and next posts"
-Item = tuple[str, Location, str, bytes]  # path, the post's pack, part, previous/next links
+Link = tuple[str, str] | None  # a neighbour's URL and title
+Item = tuple[str, Location, str, tuple[Link, Link]]  # path, pack, part, (previous, next)
 
 
 def write_pages(out: Path, frame: calendar.Frame, items: list[Item]) -> int:
-    """Write each post's page or event calendar from the cache (runs in a worker)."""
+    """Write each post's page or event calendar from the cache (runs in a worker, which also
+    renders the previous/next links: ten thousand renders kept off the main process)."""
     store = worker_cache()
-    for relative, location, part, links in items:
+    settings = worker_settings()
+    for relative, location, part, around in items:
         data = store.load_part(location, part)
-        data = calendar.document(frame, [data]) if part == "ics" else splice(data, links)
+        if part == "ics":
+            data = calendar.document(frame, [data])
+        else:
+            data = splice(data, links(settings, around))
         staging.write(out, relative, data)
     store.close()
     return len(items)
+
+
+def links(settings: Settings, around: tuple[Link, Link]) -> bytes:
+    """The previous/next links of a post whose older and newer neighbours are `around`."""
+    older, newer = ({"url": n[0], "title": n[1]} if n else None for n in around)
+    pager = {"label": LABEL, "previous": older, "next": newer}
+    return templating.render(settings, TEMPLATE, pager=pager).encode("utf-8")
 
 
 def splice(page: bytes, links: bytes) -> bytes:
@@ -65,13 +77,13 @@ class Pager:
         around = [f"{row['slug']}\x00{row['title']}" if row else "" for row in (older, newer)]
         return "\x00".join([self.templates, *around])
 
-    def links(self, n: int) -> bytes:
+    def around(self, n: int) -> tuple[Link, Link]:
+        """The `n`th post's older and newer neighbours, for `links`."""
         older, newer = self._around(n)
-        pager = {"label": LABEL, "previous": self._link(older), "next": self._link(newer)}
-        return templating.render(self.settings, TEMPLATE, pager=pager).encode("utf-8")
+        return self._link(older), self._link(newer)
 
-    def _link(self, row: Row | None) -> dict[str, Any] | None:
+    def _link(self, row: Row | None) -> Link:
         if row is None:
             return None
         url = layout.folder_url(self.settings.base_url, layout.post_page(row["slug"]))
-        return {"url": url, "title": row["title"]}
+        return url, row["title"]

@@ -63,6 +63,11 @@ def worker_cache() -> cache.Cache:
     return store
 
 
+def worker_settings() -> Settings:
+    settings: Settings = _WORKER["settings"]
+    return settings
+
+
 def render_chunk(chunk: Sequence[Source]) -> list[tuple[str, Any]]:
     """Parse, render and cache each post; return its metadata or its problems."""
     # Rendering makes thousands of short-lived objects and no reference cycles to speak of:

@@ -212,12 +212,12 @@ class SiteWriter:
             page_key = keys.combine(page_key, pager.key(n))  # and its previous/next links
             if not self.unchanged(page, page_key):
                 self.output.path(page, page_key)
-                todo.append((page, meta["pack"], part, pager.links(n)))
+                todo.append((page, meta["pack"], part, pager.around(n)))
             if meta["starts"] is not None:  # an event
                 ics = layout.event_calendar(slug)
                 if not self.unchanged(ics, key):
                     self.output.path(ics, key)
-                    todo.append((ics, meta["pack"], "ics", b""))
+                    todo.append((ics, meta["pack"], "ics", (None, None)))
         needed = any(item[2] == "ics" for item in todo)
         frame = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
