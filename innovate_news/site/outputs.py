@@ -1,9 +1,9 @@
-"""The citation files beside citable posts' pages, and `outputs/`: every research output of
-the site on one page, with the whole site's `outputs.bib`.
+"""`outputs/`: every research output of the site on one page, with the whole site's
+`outputs.bib`. (The citation files beside each citable post's page are cached with the page
+and written with it by the workers: SiteWriter._page_tasks.)
 
-Each file is keyed by what it is made of, like the lists: a post's citation files by the
-post's cache key (they are cached with its page), the outputs page and `outputs.bib` by the
-records of every citable post, the settings, the code and (for the page) its templates.
+Both files are keyed by what they are made of, like the lists: the records of the posts that
+list outputs, the settings, the code and (for the page) its templates.
 """
 
 from __future__ import annotations
@@ -34,15 +34,8 @@ class SiteWriter(Protocol):
 
 
 def write(writer: SiteWriter, chosen: Chosen) -> None:
-    """Stage the citation files, the outputs page and outputs.bib whose key changed."""
+    """Stage the outputs page and outputs.bib if their key changed."""
     cited = [(key, meta) for key, meta in chosen if meta["cites"]]
-    for key, meta in cited:
-        for fmt in layout.CITATION_FILES:
-            writer.write_file(
-                layout.citation_file(meta["slug"], fmt),
-                _part(writer.store, meta, fmt),
-                keys.combine(key, fmt),
-            )
     # The page and outputs.bib are made of the posts that list outputs (a few, where every
     # finding is citable).
     listing = [meta for _, meta in cited if meta["outputs"]]
@@ -57,10 +50,6 @@ def write(writer: SiteWriter, chosen: Chosen) -> None:
         lambda: bibformats.bibtex(_items(writer.settings, [cache.expand(m) for m in listing])),
         keys.key(digests, writer.fingerprint + layout.OUTPUTS_BIB),
     )
-
-
-def _part(store: cache.Cache, meta: Row, fmt: str) -> Callable[[], bytes]:
-    return lambda: store.load_part(meta["pack"], fmt)
 
 
 def _items(settings: Settings, records: list[PostRecord]) -> list[citation.CSL]:

@@ -23,20 +23,22 @@ from innovate_news.site.workers import worker_cache, worker_settings
 SLOT = "<!--innovate-news:pager-->"  # written in post.html where the previous/next links go
 TEMPLATE = "site/_pager.html"
 LABEL = "Previous and next posts"
+PAGES = ("page", "ended")  # the parts that are pages; the others are written as they are
 Link = tuple[str, str] | None  # a neighbour's URL and title
 Item = tuple[str, Location, str, tuple[Link, Link]]  # path, pack, part, (previous, next)
 
 
 def write_pages(out: Path, frame: calendar.Frame, items: list[Item]) -> int:
-    """Write each post's page or event calendar from the cache (runs in a worker, which also
-    renders the previous/next links: ten thousand renders kept off the main process)."""
+    """Write each post's page, event calendar or citation files from the cache (runs in a
+    worker, which also renders the previous/next links: ten thousand renders kept off the
+    main process)."""
     store = worker_cache()
     settings = worker_settings()
     for relative, location, part, around in items:
         data = store.load_part(location, part)
         if part == "ics":
             data = calendar.document(frame, [data])
-        else:
+        elif part in PAGES:
             data = splice(data, links(settings, around))
         staging.write(out, relative, data)
     store.close()

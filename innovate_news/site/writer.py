@@ -120,7 +120,7 @@ class SiteWriter:
         self._indexes(groups)
         self._waits.append(self._start(tags.write(self, chosen, self._feed_task), len(chosen)))
         single_pages.write(self, chosen)
-        outputs.write(self, chosen)  # citation files, outputs/ and outputs.bib
+        outputs.write(self, chosen)  # outputs/ and outputs.bib
         self._assets()
 
     def finish(self) -> None:
@@ -213,11 +213,15 @@ class SiteWriter:
             if not self.unchanged(page, page_key):
                 self.output.path(page, page_key)
                 todo.append((page, meta["pack"], part, pager.around(n)))
-            if meta["starts"] is not None:  # an event
-                ics = layout.event_calendar(slug)
-                if not self.unchanged(ics, key):
-                    self.output.path(ics, key)
-                    todo.append((ics, meta["pack"], "ics", (None, None)))
+            event = meta["starts"] is not None
+            extra = [(layout.event_calendar(slug), "ics", key)] if event else []
+            if meta["cites"]:  # its citation files (site.citations)
+                extra += [(layout.citation_file(slug, fmt), fmt, keys.combine(key, fmt))
+                          for fmt in layout.CITATION_FILES]  # fmt: skip
+            for relative, fmt, file_key in extra:
+                if not self.unchanged(relative, file_key):
+                    self.output.path(relative, file_key)
+                    todo.append((relative, meta["pack"], fmt, (None, None)))
         needed = any(item[2] == "ics" for item in todo)
         frame = self._calendar_frame(self.settings.site["title"], needed=needed)
         return [
