@@ -21,6 +21,7 @@ __all__ = [
     "feeds",
     "issue_pages",
     "keys",
+    "listing",
     "outputs",
     "pages",
     "postpages",

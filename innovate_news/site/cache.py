@@ -53,6 +53,7 @@ class Row(TypedDict):
     digest: str
     title: str  # for the previous/next links of its neighbours (site.postpages)
     tags: list[str]  # for the tag pages (site.tags)
+    date: str  # as the record has it: what a list page shows (site.listing)
     cites: bool  # has citation files beside its page (site.citations)
     outputs: list[dict[str, Any]]  # its research outputs, for the outputs page (site.outputs)
     detail: bytes
@@ -60,7 +61,8 @@ class Row(TypedDict):
 
 
 _ROW = ("slug", "kind", "path", "draft", "ts", "updated_ts", "starts", "ends", "digest", "cites")
-_ROW += ("title", "tags", "outputs")  # type: ignore[assignment]  # see Row
+_ROW += ("title", "tags", "outputs", "date")  # type: ignore[assignment]  # see Row
+ROW_FIELDS = frozenset(_ROW)  # what a row holds of its record (site.listing)
 
 
 def folder(settings: Settings) -> Path:

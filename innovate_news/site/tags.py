@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from innovate_news import layout
 from innovate_news.content.posts import KIND_LABELS
 from innovate_news.settings import Settings
-from innovate_news.site import cache, feeds, keys
+from innovate_news.site import feeds, keys, listing
 from innovate_news.site.cache import Row
 
 Chosen = list[tuple[str, Row]]  # (cache key, index row) of published posts
@@ -111,7 +111,7 @@ def _tag_page(writer: SiteWriter, name: str, items: Chosen) -> None:
             **_common(settings),
             root="../../",
             tag=name,
-            posts=[cache.expand(meta) for _, meta in items],
+            posts=[listing.Listing(meta, base) for _, meta in items],
             feeds=feed_links(base, name),
             tag_feeds=follow_groups(base, {name: (name, items)})[0]["feeds"],
             url=layout.folder_url(base, relative),

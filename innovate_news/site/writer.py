@@ -24,6 +24,7 @@ from innovate_news.settings import Settings
 from innovate_news.site import cache, calendar, feeds, keys, outputs, postpages, staging, tags
 from innovate_news.site import pages as single_pages
 from innovate_news.site.cache import Row
+from innovate_news.site.listing import Listing
 from innovate_news.site.postpages import write_pages
 from innovate_news.site.report import BuildReport
 from innovate_news.site.staging import Output
@@ -357,7 +358,7 @@ class SiteWriter:
             **common,
             root="../",
             title=KIND_TITLES[kind] if kind else "All posts",
-            posts=[cache.expand(meta) for meta in items],
+            posts=[Listing(meta, self.settings.base_url) for meta in items],
             feeds=layout.feed_links(self.settings.base_url, kind, KIND_TITLES.get(kind or "", "")),
             url=f"{self.settings.base_url}{folder}",
         )
