@@ -58,7 +58,7 @@ def _environment(search: tuple[Path, ...], autoescape: bool) -> jinja2.Environme
         time=format_time,
         iso=lambda d: d.isoformat(),
         jsonld=jsonld,
-        isodate_day=lambda s: format_day(dt.datetime.fromisoformat(s)),
+        isodate_day=isodate_day,
         isodate_time=lambda s: format_time(dt.datetime.fromisoformat(s)),
         groupby_year=groupby_year,
         tag_path=layout.tag_folder,  # a tag's page, from the site's root
@@ -145,6 +145,18 @@ def check(settings: Settings) -> list[Problem]:
 def format_day(value: dt.datetime | dt.date) -> str:
     """'Thursday 4 March 2021': unambiguous in the UK and elsewhere."""
     return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def isodate_day(value: str) -> str:
+    """`format_day` of an ISO date or date and time (as posts' records hold them)."""
+    return _day_of(value[:10])
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_of(date: str) -> str:
+    # The day is the date as written, whatever the time and offset: list pages ask for the
+    # same few thousand days tens of thousands of times.
+    return format_day(dt.date.fromisoformat(date))
 
 
 def format_time(value: dt.datetime) -> str:
