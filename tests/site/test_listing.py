@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from innovate_news import settings as settings_module
 from innovate_news.content.record import post_url
 from innovate_news.site import build as build_module
@@ -51,3 +53,10 @@ def test_an_archive_template_may_show_any_field(project: Path) -> None:
     build_module.build(settings, now=NOW, jobs=1)
     page = (project / "site" / "posts" / "index.html").read_text(encoding="utf-8")
     assert "<q>Alongside the three reviews" in page
+
+
+def test_a_listing_gives_fields_as_attributes_too() -> None:
+    shown = Listing(cache.compact(_record(), ("pack", 0, 0, 0)), BASE)  # type: ignore[arg-type]
+    assert (shown.title, shown.url, shown.summary) == ("A post", _record()["url"], "What it says.")
+    with pytest.raises(AttributeError):
+        shown.nothing  # noqa: B018 - the lookup is the test
