@@ -66,16 +66,20 @@ def make_project(port: int) -> list[str]:
     return addresses
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "innovate_news", "--config", str(WORK / "innovate-news.toml"),
+def start_server(
+    port: int, folder: Path = WORK, environ: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`innovate-news serve` on `port` for the project in `folder`, once it answers /healthz;
+    `environ` adds to the environment (bench/store.py: the database URL)."""
+    config = str(folder / "innovate-news.toml")
+    command = [sys.executable, "-m", "innovate_news", "--config", config,
                "serve", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    env = {**os.environ, "INNOVATE_NEWS_SECRET": SECRET}
+    env = {**os.environ, "INNOVATE_NEWS_SECRET": SECRET, **(environ or {})}
     # waitress notes each time every thread is busy ("Task queue depth"): kept in a log file.
-    log = (WORK / "server.log").open("wb")
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    log.close()
+    with (folder / "server.log").open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         with contextlib.suppress(OSError):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/healthz")
@@ -84,7 +88,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
                 return server
         time.sleep(0.05)
     server.kill()
-    raise SystemExit("the server did not start")
+    server.wait()
+    raise SystemExit(f"serve did not start; see {folder / 'server.log'}")
 
 
 class Load:

@@ -206,30 +206,6 @@ def make_serve_project(rows: int, port: int) -> tuple[Path, Path, list[str]]:
     return project, csv, addresses
 
 
-def start_serve(project: Path, port: int, url: str) -> subprocess.Popen[bytes]:
-    import contextlib
-    import http.client
-
-    config = str(project / "innovate-news.toml")
-    command = [sys.executable, "-m", "innovate_news", "--config", config,
-               "serve", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    env = {**os.environ, **ENV, "INNOVATE_NEWS_DATABASE_URL": url}
-    with (project / "server.log").open("wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and server.poll() is None:
-        with contextlib.suppress(OSError):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return server
-        time.sleep(0.05)
-    server.kill()
-    server.wait()
-    raise SystemExit(f"serve did not start; see {project / 'server.log'}")
-
-
 def suppressed(project: Path, url: str) -> set[str]:
     """The store's suppressions, read through the library after the server has stopped."""
     from innovate_news import settings as settings_module
@@ -253,7 +229,7 @@ def bench_serve(server: PostgresServer, rows: int, seconds: float) -> list[str]:
     url = prepare_database(project, server, csv)
     keys = Keyring.parse(SECRET)
     links = [(a, f"/unsubscribe?t={keys.sign('unsubscribe', serve.LIST_ID, a)}") for a in addresses]
-    process = start_serve(project, port, url)
+    process = serve.start_server(port, project, {**ENV, "INNOVATE_NEWS_DATABASE_URL": url})
     try:
         serve.Load(port, links[-200:]).run(0.5)  # warm-up on addresses never measured
         load = serve.Load(port, links[:-200])

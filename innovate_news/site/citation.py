@@ -124,16 +124,7 @@ def _style() -> Any:
     # So are an element's root (asked for at every formatting step) and its style's macros.
     element = model.CitationStylesElement
     element.get_root = _remembered(element.get_root)
-    get_macro = element.get_macro
-    macros: dict[tuple[Any, str], Any] = {}
-
-    def macro(self: Any, name: str) -> Any:
-        found = macros.get((self, name))
-        if found is None:
-            found = macros[(self, name)] = get_macro(self, name)
-        return found
-
-    element.get_macro = macro
+    element.get_macro = _remembered(element.get_macro)
     # Each variable a reference renders is looked up through two properties: its citation's
     # bibliography, then the bibliography's source. A citation item's reference never changes.
     reference = functools.cached_property(lambda item: item.citation.bibliography.source[item.key])
@@ -143,13 +134,14 @@ def _style() -> Any:
 
 
 def _remembered(method: Any) -> Any:
-    """`method` of a style element, answered once per element (see `_style`)."""
+    """`method` of a style element, answered once per element and arguments (see `_style`)."""
     answers: dict[Any, Any] = {}
 
-    def remembered(element: Any) -> Any:
-        found = answers.get(element)
+    def remembered(element: Any, *args: Any) -> Any:
+        key = (element, *args)
+        found = answers.get(key)
         if found is None:
-            found = answers[element] = method(element)
+            found = answers[key] = method(element, *args)
         return found
 
     return remembered

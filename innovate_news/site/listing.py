@@ -29,9 +29,7 @@ class Listing(Mapping[str, Any]):
             return self._base + layout.post_folder(self._row["slug"])
         if name in cache.ROW_FIELDS:
             return self._row[name]  # type: ignore[literal-required]
-        if self._record is None:
-            self._record = cache.expand(self._row)
-        return self._record[name]  # type: ignore[literal-required]
+        return self._whole()[name]  # type: ignore[literal-required]
 
     def __getattr__(self, name: str) -> Any:
         # Templates write `p.title`: jinja2 tries the attribute first, and a miss raises an

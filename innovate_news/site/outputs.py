@@ -35,10 +35,9 @@ class SiteWriter(Protocol):
 
 def write(writer: SiteWriter, chosen: Chosen) -> None:
     """Stage the outputs page and outputs.bib if their key changed."""
-    cited = [(key, meta) for key, meta in chosen if meta["cites"]]
     # The page and outputs.bib are made of the posts that list outputs (a few, where every
     # finding is citable).
-    listing = [meta for _, meta in cited if meta["outputs"]]
+    listing = [meta for _, meta in chosen if meta["cites"] and meta["outputs"]]
     digests = "\n".join(meta["digest"] for meta in listing).encode()
     writer.write_file(
         layout.OUTPUTS,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import stores
 from tests.support.postgres import PostgresServer, PostgresUnavailable, find_binaries, free_port
 
 
@@ -34,13 +35,8 @@ def query(url: str, sql: str) -> str:
 @pytest.fixture
 def own_server() -> Iterator[PostgresServer]:
     """A server of this test's own, so restarting and stopping it disturbs no other test."""
-    folder = Path(tempfile.mkdtemp(prefix="innovate-news-pg-"))
-    server = PostgresServer.start(folder)
-    try:
+    with stores.own_server() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_databases_are_separate_and_reachable_by_url(postgres_server: PostgresServer) -> None:
